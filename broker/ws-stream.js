@@ -1,0 +1,194 @@
+// A Duplex over a server-side `ws` WebSocket that aedes can `handle()`.
+//
+// Why not `createWebSocketStream` from ws: aedes writes one MQTT packet as several small writes (fixed
+// header, topic, message id, payload), and that stream turns every write into its own WebSocket frame — about
+// five frames per PUBLISH. Browsers deliver each frame as a separate event, so a room history of a few
+// thousand retained messages arrives several times slower than it should. mqtt-packet corks the stream
+// around each packet; implementing `_writev` here and gathering everything written in the same tick sends
+// the whole packet as one binary frame.
+
+import { Duplex } from 'node:stream';
+import { createPacketSizeGuard } from './packet-guard.js';
+
+/** Queued WebSocket bytes above which write callbacks are held, so aedes sees backpressure and waits. */
+const WS_HIGH_WATER_MARK = 256 * 1024;
+
+/** Close codes (RFC 6455 §7.4.1) sent to the peer when we drop it. */
+const CLOSE_NORMAL = 1000;
+const CLOSE_UNSUPPORTED_DATA = 1003;
+const CLOSE_PROTOCOL_ERROR = 1002;
+const CLOSE_TOO_BIG = 1009;
+
+/**
+ * @typedef {object} WebSocketDuplexOptions
+ * @property {number} maxPacketSize largest MQTT packet accepted from the peer; bigger ones close the socket
+ */
+
+export class WebSocketDuplex extends Duplex {
+  /** @type {import('ws').WebSocket} */
+  #ws;
+  /** @type {Buffer[]} */
+  #pending = [];
+  #flushScheduled = false;
+  /** @type {((error?: Error | null) => void) | null} */
+  #heldCallback = null;
+  #sendsInFlight = 0;
+  /** @type {(chunk: Uint8Array) => import('./packet-guard.js').GuardVerdict} */
+  #guard;
+
+  /**
+   * @param {import('ws').WebSocket} ws an open server-side socket
+   * @param {WebSocketDuplexOptions} options
+   */
+  constructor(ws, options) {
+    // allowHalfOpen false: when the peer goes away aedes must see both sides end.
+    super({ allowHalfOpen: false });
+    this.#ws = ws;
+    this.#guard = createPacketSizeGuard(options.maxPacketSize);
+    ws.on('message', (data, isBinary) => this.#onMessage(data, isBinary));
+    ws.on('close', () => this.#onClose());
+    ws.on('error', (error) => this.destroy(error));
+  }
+
+  /**
+   * @param {import('ws').RawData} data
+   * @param {boolean} isBinary
+   */
+  #onMessage(data, isBinary) {
+    if (this.destroyed) return;
+    // [MQTT-6.0.0-1] MQTT must travel in binary frames; anything else closes the connection.
+    if (!isBinary) return this.#fail(CLOSE_UNSUPPORTED_DATA, new Error('text frame received'));
+    const chunk = toBuffer(data);
+    const verdict = this.#guard(chunk);
+    if (verdict === 'too-large') return this.#fail(CLOSE_TOO_BIG, new Error('packet exceeds maxPacketSize'));
+    if (verdict === 'malformed') return this.#fail(CLOSE_PROTOCOL_ERROR, new Error('malformed packet length'));
+    // Read-side backpressure: stop reading the socket until aedes asks for more.
+    if (!this.push(chunk)) this.#ws.pause();
+  }
+
+  #onClose() {
+    if (!this.destroyed) this.push(null);
+  }
+
+  /**
+   * @param {number} code
+   * @param {Error} error
+   */
+  #fail(code, error) {
+    this.#close(code, error.message);
+    this.destroy(error);
+  }
+
+  /** @override */
+  _read() {
+    if (this.#ws.isPaused) this.#ws.resume();
+  }
+
+  /**
+   * @override
+   * @param {Buffer} chunk
+   * @param {BufferEncoding} _encoding
+   * @param {(error?: Error | null) => void} callback
+   */
+  _write(chunk, _encoding, callback) {
+    this.#enqueue([chunk], callback);
+  }
+
+  /**
+   * @override
+   * @param {Array<{ chunk: Buffer }>} chunks
+   * @param {(error?: Error | null) => void} callback
+   */
+  _writev(chunks, callback) {
+    this.#enqueue(
+      chunks.map((entry) => entry.chunk),
+      callback,
+    );
+  }
+
+  /**
+   * Queues bytes for the frame sent at the end of this tick. The callback is released at once while the
+   * socket keeps up, so the next packet can be gathered; otherwise it is held until sends complete.
+   * @param {Buffer[]} buffers
+   * @param {(error?: Error | null) => void} callback
+   */
+  #enqueue(buffers, callback) {
+    this.#pending.push(...buffers);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      process.nextTick(() => this.#flush());
+    }
+    if (this.#ws.bufferedAmount < WS_HIGH_WATER_MARK) callback();
+    else this.#heldCallback = callback;
+  }
+
+  #flush() {
+    this.#flushScheduled = false;
+    if (this.#pending.length === 0) return;
+    const frame = this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending);
+    this.#pending = [];
+    if (!frame || this.#ws.readyState !== this.#ws.OPEN) return;
+    this.#sendsInFlight += 1;
+    this.#ws.send(frame, { binary: true }, (error) => this.#onSent(error));
+  }
+
+  /** @param {Error | undefined} error */
+  #onSent(error) {
+    this.#sendsInFlight -= 1;
+    if (error) {
+      this.destroy(error);
+      return;
+    }
+    const held = this.#heldCallback;
+    if (held && (this.#sendsInFlight === 0 || this.#ws.bufferedAmount < WS_HIGH_WATER_MARK)) {
+      this.#heldCallback = null;
+      held();
+    }
+  }
+
+  /**
+   * @override
+   * @param {(error?: Error | null) => void} callback
+   */
+  _final(callback) {
+    this.#flush();
+    this.#close(CLOSE_NORMAL, '');
+    callback();
+  }
+
+  /**
+   * @override
+   * @param {Error | null} error
+   * @param {(error?: Error | null) => void} callback
+   */
+  _destroy(error, callback) {
+    // aedes destroys the stream right after writing a final packet (e.g. a refusing CONNACK); send what is
+    // queued first — the close frame goes out after it, so the peer still gets the packet.
+    this.#flush();
+    this.#close(CLOSE_NORMAL, '');
+    const held = this.#heldCallback;
+    this.#heldCallback = null;
+    held?.(error ?? new Error('connection closed'));
+    callback(error);
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
+  #close(code, reason) {
+    const ws = this.#ws;
+    if (ws.readyState === ws.OPEN) ws.close(code, reason);
+    else if (ws.readyState === ws.CONNECTING) ws.terminate();
+  }
+}
+
+/**
+ * @param {import('ws').RawData} data
+ * @returns {Buffer}
+ */
+function toBuffer(data) {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}

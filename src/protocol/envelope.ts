@@ -1,0 +1,161 @@
+import { canonicalJson, type Json } from './canonical.ts';
+import { fromUtf8, utf8 } from './bytes.ts';
+import { isMessageId, isUserId } from './ids.ts';
+import { signBytes, verifyBytes, type Identity } from './keys.ts';
+import { cleanText, isCleanName } from './names.ts';
+import { MAX_PAGE } from './topics.ts';
+
+/**
+ * The signed envelope (PROTOCOL.md section "Envelope"). Every payload mqchat publishes is one UTF-8
+ * JSON object with `v`, `t` (its type), `from`, `ts` and `sig`; `sig` signs the topic too (rule SIG-1),
+ * so an envelope replayed on another topic does not verify.
+ */
+export const ENVELOPE_VERSION = 1;
+/** Payloads above this are rejected before parsing (rule ENV-1). */
+export const ENVELOPE_MAX_BYTES = 64 * 1024;
+/** Message text limit in UTF-16 code units (rule MSG-2). */
+export const TEXT_MAX_LENGTH = 8000;
+/** Timestamps more than this far ahead of the receiver's clock are clamped to its clock (rule MSG-5). */
+export const FUTURE_SKEW_MS = 60_000;
+
+export interface MessageEnvelope {
+  v: 1;
+  t: 'msg';
+  id: string;
+  from: string;
+  name: string;
+  ts: number;
+  text: string;
+  /** Id of the quoted message (replies). */
+  reply?: string;
+  sig: string;
+}
+
+/** The newest page of a room (rule HIST-4), or a marker that a page holds messages (rule HIST-5). */
+export interface PageEnvelope {
+  v: 1;
+  t: 'head' | 'page';
+  from: string;
+  ts: number;
+  page: number;
+  sig: string;
+}
+
+export type Envelope = MessageEnvelope | PageEnvelope;
+export type Unsigned<E extends Envelope> = E extends Envelope ? Omit<E, 'sig'> : never;
+
+export type RejectReason = 'oversize' | 'utf8' | 'json' | 'schema' | 'signature' | 'topic';
+export type Decoded<E> = { ok: true; envelope: E } | { ok: false; reason: RejectReason };
+
+type Field = (value: unknown) => boolean;
+
+const isTimestamp: Field = (value) => Number.isSafeInteger(value) && (value as number) > 0;
+const isText: Field = (value) =>
+  typeof value === 'string' &&
+  value.length > 0 &&
+  value.length <= TEXT_MAX_LENGTH &&
+  value.trim().length > 0 &&
+  cleanText(value) === value;
+const isName: Field = (value) => typeof value === 'string' && isCleanName(value);
+const isPage: Field = (value) => Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_PAGE;
+const isSignature: Field = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{86}$/.test(value);
+
+type Schema = { required: Record<string, Field>; optional: Record<string, Field> };
+
+const SCHEMAS: Record<Envelope['t'], Schema> = {
+  msg: {
+    required: { id: isMessageId, name: isName, text: isText },
+    optional: { reply: isMessageId },
+  },
+  head: { required: { page: isPage }, optional: {} },
+  page: { required: { page: isPage }, optional: {} },
+};
+
+const COMMON: Record<string, Field> = {
+  v: (value) => value === ENVELOPE_VERSION,
+  t: (value) => typeof value === 'string' && Object.hasOwn(SCHEMAS, value),
+  from: isUserId,
+  ts: isTimestamp,
+  sig: isSignature,
+};
+
+/** Strict schema check: every required field valid, no field unknown to this type (rule ENV-2). */
+const matchesSchema = (value: Record<string, unknown>): boolean => {
+  for (const [key, check] of Object.entries(COMMON)) if (!check(value[key])) return false;
+  const schema = SCHEMAS[value.t as Envelope['t']];
+  for (const [key, check] of Object.entries(schema.required)) if (!check(value[key])) return false;
+  for (const key of Object.keys(value)) {
+    if (Object.hasOwn(COMMON, key) || Object.hasOwn(schema.required, key)) continue;
+    const check = schema.optional[key];
+    if (check === undefined || !check(value[key])) return false;
+  }
+  return true;
+};
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/** The bytes a signature covers (rule SIG-1). */
+export const signingBytes = (topic: string, unsigned: object): Uint8Array<ArrayBuffer> =>
+  utf8(`mqchat-sig-v1\n${topic}\n${canonicalJson(unsigned as Json)}`);
+
+export const signEnvelope = async <E extends Envelope>(
+  identity: Identity,
+  topic: string,
+  unsigned: Unsigned<E>,
+): Promise<E> => {
+  const sig = await signBytes(identity, signingBytes(topic, unsigned));
+  return { ...unsigned, sig } as unknown as E;
+};
+
+export const encodeEnvelope = (envelope: Envelope): Uint8Array<ArrayBuffer> =>
+  utf8(canonicalJson(envelope as unknown as Json));
+
+/**
+ * Parses and checks the shape of a payload without verifying the signature. Never throws: anything
+ * it does not recognise becomes a rejection reason (rule ENV-1, ENV-2).
+ */
+export const parseEnvelope = (payload: Uint8Array): Decoded<Envelope> => {
+  if (payload.length > ENVELOPE_MAX_BYTES) return { ok: false, reason: 'oversize' };
+  const text = fromUtf8(payload);
+  if (text === undefined) return { ok: false, reason: 'utf8' };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'json' };
+  }
+  if (!isPlainObject(value) || !matchesSchema(value)) return { ok: false, reason: 'schema' };
+  return { ok: true, envelope: value as unknown as Envelope };
+};
+
+/** Verifies the envelope's signature against the topic it arrived on (rule SIG-3). */
+export const verifyEnvelope = async (topic: string, envelope: Envelope): Promise<boolean> => {
+  const { sig, ...unsigned } = envelope;
+  return verifyBytes(envelope.from, signingBytes(topic, unsigned), sig);
+};
+
+/** parseEnvelope + verifyEnvelope. */
+export const decodeEnvelope = async (topic: string, payload: Uint8Array): Promise<Decoded<Envelope>> => {
+  const parsed = parseEnvelope(payload);
+  if (!parsed.ok) return parsed;
+  return (await verifyEnvelope(topic, parsed.envelope)) ? parsed : { ok: false, reason: 'signature' };
+};
+
+/** Counts rejected payloads by reason, so a client can show and test what it dropped. */
+export class Rejections {
+  readonly counts: Record<RejectReason, number> = {
+    oversize: 0,
+    utf8: 0,
+    json: 0,
+    schema: 0,
+    signature: 0,
+    topic: 0,
+  };
+  total = 0;
+
+  add(reason: RejectReason): void {
+    this.counts[reason] += 1;
+    this.total += 1;
+  }
+}

@@ -1,0 +1,21 @@
+/**
+ * Display names and text hygiene (PROTOCOL.md rule NAME-1). Names are chosen by anyone, so bidi
+ * overrides and invisible characters, which can disguise one name as another, are removed.
+ */
+export const NAME_MAX_LENGTH = 40;
+
+// Bidi controls, zero-width characters, BOM, soft hyphen, other C0/C1 controls.
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]/g;
+
+export const cleanName = (input: string): string => {
+  const name = input.normalize('NFC').replace(INVISIBLE, '').replace(/\s+/gu, ' ').trim();
+  return [...name].slice(0, NAME_MAX_LENGTH).join('');
+};
+
+/** True when `name` is already clean and non-empty: receivers reject anything else (rule NAME-1). */
+export const isCleanName = (name: string): boolean => name.length > 0 && cleanName(name) === name;
+
+/** Message text keeps new lines and tabs but loses other controls and bidi overrides (rule MSG-3). */
+const TEXT_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f\u202a-\u202e\u2066-\u2069]/g;
+
+export const cleanText = (input: string): string => input.normalize('NFC').replace(TEXT_CONTROLS, '');

@@ -1,0 +1,196 @@
+import { Buffer } from 'buffer';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { backoffDelay } from '../core/backoff.ts';
+import { checkBrokerUrl } from '../core/urls.ts';
+import {
+  Emitter,
+  type PublishOptions,
+  type StatusChange,
+  type Transport,
+  type TransportError,
+  type TransportEvents,
+  type TransportOptions,
+  type TransportStatus,
+} from './transport.ts';
+
+export interface MqttTransportOptions extends TransportOptions {
+  /** Try MQTT 5 first and fall back to 3.1.1 when the broker refuses it (default 5). */
+  protocolVersion?: 4 | 5;
+  /** The page's location.protocol, for the mixed-content check. */
+  pageProtocol?: string;
+  random?: () => number;
+}
+
+/** CONNACK codes that mean "wrong credentials" in 3.1.1 (4, 5) and 5.0 (134, 135). */
+const AUTH_CODES = new Set([4, 5, 134, 135]);
+/** CONNACK codes that mean "this protocol version is not spoken here" (3.1.1: 1; 5.0: 132). */
+const VERSION_CODES = new Set([1, 132]);
+
+/** The adapter over MQTT.js; the only file in src/ that imports it. */
+export class MqttTransport implements Transport {
+  readonly #options: MqttTransportOptions;
+  readonly #events = new Emitter<TransportEvents>();
+  readonly #filters = new Set<string>();
+  #client: MqttClient | undefined;
+  #status: TransportStatus = 'offline';
+  #version: 4 | 5;
+  #confirmedVersion = false;
+  #attempt = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #closed = true;
+  #lastError: { error: TransportError; detail: string } | undefined;
+
+  constructor(options: MqttTransportOptions) {
+    this.#options = options;
+    this.#version = options.protocolVersion ?? 5;
+  }
+
+  get url(): string {
+    return this.#options.url;
+  }
+  get status(): TransportStatus {
+    return this.#status;
+  }
+
+  on<K extends keyof TransportEvents>(event: K, handler: TransportEvents[K]): () => void {
+    return this.#events.on(event, handler);
+  }
+
+  #setStatus(status: TransportStatus, extra: Omit<StatusChange, 'status'> = {}): void {
+    this.#status = status;
+    this.#events.emit('status', { status, ...extra });
+  }
+
+  connect(): void {
+    const checked = checkBrokerUrl(this.#options.url, this.#options.pageProtocol);
+    if (!checked.ok) {
+      this.#setStatus('offline', { error: checked.error, detail: this.#options.url });
+      return;
+    }
+    this.#closed = false;
+    this.#setStatus('connecting');
+    this.#open();
+  }
+
+  /** Reconnects now instead of waiting out the backoff (tab visible again, network back). */
+  wake(): void {
+    if (this.#closed || this.#status === 'online' || this.#status === 'connecting') return;
+    clearTimeout(this.#timer);
+    this.#open();
+  }
+
+  #open(): void {
+    this.#client?.removeAllListeners();
+    this.#client?.end(true);
+    const { will, username, password } = this.#options;
+    const options: IClientOptions = {
+      clientId: this.#options.clientId,
+      protocolVersion: this.#version,
+      clean: true,
+      keepalive: this.#options.keepalive ?? 60,
+      // Our own backoff (rule CONN-2) replaces MQTT.js's fixed reconnect period.
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      resubscribe: false,
+      ...(username !== undefined && { username }),
+      ...(password !== undefined && { password }),
+      ...(will !== undefined && {
+        will: { topic: will.topic, payload: toBuffer(will.payload), qos: will.qos, retain: will.retain },
+      }),
+    };
+    const client = mqtt.connect(this.#options.url, options);
+    this.#client = client;
+    client.on('connect', () => this.#onConnect());
+    client.on('message', (topic, payload, packet) =>
+      this.#events.emit('message', { topic, payload: new Uint8Array(payload), retain: packet.retain }),
+    );
+    client.on('error', (error) => this.#onError(error as Error & { code?: number }));
+    client.on('close', () => this.#onClose(client));
+  }
+
+  #onConnect(): void {
+    this.#attempt = 0;
+    this.#confirmedVersion = true;
+    this.#lastError = undefined;
+    this.#setStatus('online', { protocolVersion: this.#version });
+    // clean: true means a fresh session: subscribe again, which also redelivers retained messages.
+    if (this.#filters.size > 0) this.#client?.subscribe([...this.#filters], { qos: 1 });
+  }
+
+  #onError(error: Error & { code?: number }): void {
+    const code = error.code;
+    if (typeof code === 'number' && VERSION_CODES.has(code)) {
+      this.#lastError = { error: 'protocol', detail: error.message };
+    } else if (typeof code === 'number' && AUTH_CODES.has(code)) {
+      this.#lastError = { error: 'auth', detail: error.message };
+    } else if (typeof code === 'number') {
+      this.#lastError = { error: 'refused', detail: error.message };
+    } else {
+      this.#lastError ??= { error: 'unreachable', detail: error.message };
+    }
+  }
+
+  #onClose(client: MqttClient): void {
+    if (client !== this.#client) return;
+    if (this.#closed) return;
+    // A broker that never accepted MQTT 5 (aedes 1.x answers with code 1, others just hang up)
+    // gets one immediate try with 3.1.1 (rule CONN-3).
+    if (!this.#confirmedVersion && this.#version === 5) {
+      this.#version = 4;
+      this.#lastError = undefined;
+      this.#open();
+      return;
+    }
+    const error = this.#lastError ?? { error: 'closed' as const, detail: 'connection closed' };
+    if (error.error === 'auth') {
+      this.#closed = true;
+      this.#setStatus('offline', error);
+      return;
+    }
+    this.#lastError = undefined;
+    if (!this.#confirmedVersion) this.#version = this.#options.protocolVersion ?? 5;
+    const delay = backoffDelay(this.#attempt++, (this.#options.random ?? Math.random)());
+    this.#setStatus('reconnecting', { ...error, detail: `${error.detail}; retry in ${Math.round(delay / 1000)} s` });
+    this.#timer = setTimeout(() => this.#open(), delay);
+  }
+
+  async subscribe(filters: string[]): Promise<void> {
+    const fresh = filters.filter((filter) => !this.#filters.has(filter));
+    if (fresh.length === 0) return;
+    for (const filter of fresh) this.#filters.add(filter);
+    // Offline: the filters are sent on the next connect.
+    if (this.#status !== 'online' || this.#client === undefined) return;
+    const granted = await this.#client.subscribeAsync(fresh, { qos: 1 });
+    const refused = granted.filter((grant) => grant.qos === 128 || grant.qos > 2);
+    if (refused.length > 0) throw new Error(`subscription refused: ${refused.map((g) => g.topic).join(', ')}`);
+  }
+
+  async unsubscribe(filters: string[]): Promise<void> {
+    const known = filters.filter((filter) => this.#filters.delete(filter));
+    if (known.length > 0 && this.#status === 'online') await this.#client?.unsubscribeAsync(known);
+  }
+
+  async publish(topic: string, payload: Uint8Array, options: PublishOptions): Promise<void> {
+    const client = this.#client;
+    if (client === undefined) throw new Error('not connected');
+    // MQTT.js queues publishes made while offline and sends them after the next connect.
+    await client.publishAsync(topic, toBuffer(payload), { qos: options.qos, retain: options.retain });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#timer);
+    const client = this.#client;
+    this.#client = undefined;
+    if (client !== undefined) await client.endAsync(false).catch(() => undefined);
+    this.#setStatus('offline');
+  }
+}
+
+/** MQTT.js wants Buffers; the `buffer` package is Node's own in Node and the polyfill in browsers. */
+const toBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+export const mqttTransportFactory =
+  (extra: Omit<MqttTransportOptions, keyof TransportOptions> = {}) =>
+  (options: TransportOptions): MqttTransport =>
+    new MqttTransport({ ...options, ...extra });
