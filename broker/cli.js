@@ -12,6 +12,7 @@ import { RETENTION_DEFAULTS } from './retention.js';
  * @typedef {object} FlagSpec
  * @property {string} flag long name, without dashes
  * @property {'string' | 'boolean'} type
+ * @property {string} [arg] placeholder for the value in --help
  * @property {string} env
  * @property {string} help
  * @property {string} [fallback] default shown in --help
@@ -23,6 +24,7 @@ export const FLAGS = [
   {
     flag: 'host',
     type: 'string',
+    arg: 'host',
     env: 'MQCHAT_BROKER_HOST',
     help: 'interface to listen on (0.0.0.0 for all)',
     fallback: BROKER_DEFAULTS.host,
@@ -30,6 +32,7 @@ export const FLAGS = [
   {
     flag: 'port',
     type: 'string',
+    arg: 'n',
     env: 'MQCHAT_BROKER_PORT',
     help: 'MQTT over TCP port, 0 = any free port',
     fallback: String(BROKER_DEFAULTS.port),
@@ -37,6 +40,7 @@ export const FLAGS = [
   {
     flag: 'ws-port',
     type: 'string',
+    arg: 'n',
     env: 'MQCHAT_BROKER_WS_PORT',
     help: 'MQTT over WebSocket port (any path), 0 = any free port',
     fallback: String(BROKER_DEFAULTS.wsPort),
@@ -44,6 +48,7 @@ export const FLAGS = [
   {
     flag: 'data-dir',
     type: 'string',
+    arg: 'dir',
     env: 'MQCHAT_BROKER_DATA_DIR',
     help: 'directory of the level database (retained messages, sessions)',
     fallback: BROKER_DEFAULTS.dataDir,
@@ -57,6 +62,7 @@ export const FLAGS = [
   {
     flag: 'max-packet-size',
     type: 'string',
+    arg: 'bytes',
     env: 'MQCHAT_BROKER_MAX_PACKET_SIZE',
     help: 'largest MQTT packet a client may send, in bytes',
     fallback: String(BROKER_DEFAULTS.maxPacketSize),
@@ -64,6 +70,7 @@ export const FLAGS = [
   {
     flag: 'max-topic-levels',
     type: 'string',
+    arg: 'n',
     env: 'MQCHAT_BROKER_MAX_TOPIC_LEVELS',
     help: 'most "/"-separated levels in a topic (1-100)',
     fallback: String(BROKER_DEFAULTS.maxTopicLevels),
@@ -71,6 +78,7 @@ export const FLAGS = [
   {
     flag: 'connect-timeout',
     type: 'string',
+    arg: 'ms',
     env: 'MQCHAT_BROKER_CONNECT_TIMEOUT',
     help: 'ms a new connection has to send CONNECT',
     fallback: String(BROKER_DEFAULTS.connectTimeout),
@@ -78,6 +86,7 @@ export const FLAGS = [
   {
     flag: 'retention-days',
     type: 'string',
+    arg: 'days',
     env: 'MQCHAT_BROKER_RETENTION_DAYS',
     help: 'delete room messages older than this many days, 0 = keep forever',
     fallback: String(RETENTION_DEFAULTS.maxAgeDays),
@@ -85,6 +94,7 @@ export const FLAGS = [
   {
     flag: 'max-per-room',
     type: 'string',
+    arg: 'n',
     env: 'MQCHAT_BROKER_MAX_PER_ROOM',
     help: 'keep at most this many messages per room, 0 = no cap',
     fallback: String(RETENTION_DEFAULTS.maxPerRoom),
@@ -92,6 +102,7 @@ export const FLAGS = [
   {
     flag: 'prefix',
     type: 'string',
+    arg: 'prefix',
     env: 'MQCHAT_BROKER_PREFIX',
     help: 'topic prefix of the chat, for retention',
     fallback: RETENTION_DEFAULTS.prefix,
@@ -217,7 +228,7 @@ function parseBoolean(name, raw) {
 /** @returns {string} */
 export function helpText() {
   const rows = FLAGS.map((spec) => {
-    const name = spec.type === 'string' ? `--${spec.flag} <value>` : `--${spec.flag}`;
+    const name = spec.arg ? `--${spec.flag} <${spec.arg}>` : `--${spec.flag}`;
     const fallback = spec.fallback === undefined ? '' : ` (default: ${spec.fallback})`;
     return `  ${name.padEnd(26)}${spec.help}${fallback}\n  ${''.padEnd(26)}env ${spec.env}`;
   });

@@ -132,7 +132,10 @@ export async function startBroker(options = {}) {
   };
 
   return {
-    urls: { mqtt: `mqtt://${urlHost(config.host)}:${ports.mqtt}`, ws: `ws://${urlHost(config.host)}:${ports.ws}` },
+    urls: {
+      mqtt: `mqtt://${urlHost(config.host)}:${ports.mqtt}`,
+      ws: `ws://${urlHost(config.host)}:${ports.ws}`,
+    },
     ports,
     aedes,
     sweepRetained: sweeper ? sweeper.sweep : async () => ({ scanned: 0, deleted: 0 }),

@@ -61,7 +61,8 @@ export class WebSocketDuplex extends Duplex {
     const chunk = toBuffer(data);
     const verdict = this.#guard(chunk);
     if (verdict === 'too-large') return this.#fail(CLOSE_TOO_BIG, new Error('packet exceeds maxPacketSize'));
-    if (verdict === 'malformed') return this.#fail(CLOSE_PROTOCOL_ERROR, new Error('malformed packet length'));
+    if (verdict === 'malformed')
+      return this.#fail(CLOSE_PROTOCOL_ERROR, new Error('malformed packet length'));
     // Read-side backpressure: stop reading the socket until aedes asks for more.
     if (!this.push(chunk)) this.#ws.pause();
   }

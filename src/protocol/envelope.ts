@@ -86,8 +86,8 @@ const matchesSchema = (value: Record<string, unknown>): boolean => {
   for (const [key, check] of Object.entries(schema.required)) if (!check(value[key])) return false;
   for (const key of Object.keys(value)) {
     if (Object.hasOwn(COMMON, key) || Object.hasOwn(schema.required, key)) continue;
-    const check = schema.optional[key];
-    if (check === undefined || !check(value[key])) return false;
+    // hasOwn, not a plain lookup: `constructor` or `__proto__` must not find Object.prototype's members.
+    if (!Object.hasOwn(schema.optional, key) || !schema.optional[key]!(value[key])) return false;
   }
   return true;
 };
