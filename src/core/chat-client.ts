@@ -1,13 +1,42 @@
-import { encodeEnvelope, parseEnvelope, verifyEnvelope, FUTURE_SKEW_MS, Rejections } from '../protocol/envelope.ts';
-import type { Envelope, MessageEnvelope, RejectReason } from '../protocol/envelope.ts';
+import {
+  encodeEnvelope,
+  FUTURE_SKEW_MS,
+  parseEnvelope,
+  Rejections,
+  TEXT_MAX_LENGTH,
+  verifyEnvelope,
+  type DeleteEnvelope,
+  type Envelope,
+  type MessageEnvelope,
+  type RejectReason,
+} from '../protocol/envelope.ts';
 import { clampTimestamp, HISTORY_WINDOW } from '../protocol/history.ts';
 import { makeMessageId, randomBytes, toHexId } from '../protocol/ids.ts';
 import type { Identity } from '../protocol/keys.ts';
-import { makeMessage, makePageMarker } from '../protocol/messages.ts';
+import {
+  makeDelete,
+  makeGone,
+  makeHere,
+  makeMessage,
+  makePageMarker,
+  makeReaction,
+  makeRoomEntry,
+  makeTyping,
+  type Outgoing,
+} from '../protocol/messages.ts';
 import { cleanName, cleanText } from '../protocol/names.ts';
-import { parseTopic, topics, type Topics } from '../protocol/topics.ts';
+import { LIKE, REACTIONS } from '../protocol/reactions.ts';
+import { parseTopic, topics, type Topic, type Topics } from '../protocol/topics.ts';
 import type { Store, StoredMessage } from '../storage/store.ts';
-import { Emitter, type IncomingMessage, type StatusChange, type Transport, type TransportFactory } from '../transport/transport.ts';
+import {
+  Emitter,
+  type IncomingMessage,
+  type StatusChange,
+  type Transport,
+  type TransportFactory,
+} from '../transport/transport.ts';
+import { heartbeatSeconds, RoomPresence, type Member, type PresenceChange } from './presence.ts';
+import { Reactions } from './reactions.ts';
 import { RoomPages } from './room-pages.ts';
 
 export interface ChatClientOptions {
@@ -17,45 +46,78 @@ export interface ChatClientOptions {
   identity: Identity;
   name: string;
   prefix?: string;
+  username?: string;
+  password?: string;
   now?: () => number;
   random?: (length: number) => Uint8Array;
   /** How long to wait for a room's retained head marker after subscribing (ms, default 250). */
   headWaitMs?: number;
   /** Delay before a batch of received messages is stored and emitted (ms, default 0). */
   flushMs?: number;
+  /** Overrides the presence heartbeat (seconds), for tests with short clocks. */
+  heartbeatSeconds?: (members: number) => number;
+}
+
+export interface RoomEntry {
+  room: string;
+  title: string;
+  desc: string;
+  creator: string;
+  ts: number;
 }
 
 export interface ChatEvents {
   status: (change: StatusChange) => void;
   /** Messages added to or changed in a room's timeline, in no particular order. */
   messages: (room: string, messages: StoredMessage[]) => void;
+  /** The reactions of one message changed: reaction → user ids. */
+  reactions: (room: string, id: string, summary: Record<string, string[]>) => void;
+  /** The online list of a room, and what changed (joins and leaves for the timeline). */
+  presence: (room: string, members: Member[], changes: PresenceChange[]) => void;
+  typing: (room: string, users: { user: string; name: string }[]) => void;
+  directory: (entries: RoomEntry[]) => void;
   rejected: (reason: RejectReason, topic: string) => void;
 }
 
-export type SendError = 'empty' | 'too-long' | 'not-joined';
+export type SendError = 'empty' | 'too-long' | 'not-joined' | 'not-found' | 'not-yours';
 
 interface RoomState {
   pages: RoomPages;
-  /** Signature of every message this client holds for the room, by id, to skip re-verifying. */
-  sigs: Map<string, string>;
+  /** Author and signature of every message this client holds, by id: skips re-verifying. */
+  known: Map<string, { from: string; sig: string; page: number }>;
   oldest: StoredMessage | undefined;
+  presence: RoomPresence;
+  typing: Map<string, { name: string; until: number }>;
+  beat: ReturnType<typeof setTimeout> | undefined;
+  lastTyping: number;
 }
 
+const TYPING_SHOW_MS = 6000;
+const TYPING_EVERY_MS = 3000;
+
 /**
- * The chat client: joins rooms, sends and receives signed messages, keeps the store in step, and
- * reports everything as typed events. No DOM, no Svelte, no MQTT library: a transport and a store
- * are passed in, so the same code runs in the browser, in Node and against the in-memory twins.
+ * The chat client: joins rooms, sends and receives signed messages, reactions and presence, keeps
+ * the store in step, and reports everything as typed events. No DOM, no Svelte, no MQTT library: a
+ * transport and a store are passed in, so the same code runs in the browser, in Node and against the
+ * in-memory twins.
  */
 export class ChatClient {
   readonly identity: Identity;
   readonly topics: Topics;
   readonly transport: Transport;
   readonly rejections = new Rejections();
+  readonly reactions = new Reactions();
+  /** Latest display name seen per user id. */
+  readonly names = new Map<string, string>();
+  readonly directory = new Map<string, RoomEntry>();
+  /** This tab's connection id, carried by presence and the Last Will (rule PRES-3). */
+  readonly conn: string;
   name: string;
   readonly #options: ChatClientOptions;
   readonly #events = new Emitter<ChatEvents>();
   readonly #rooms = new Map<string, RoomState>();
   readonly #inflight = new Set<string>();
+  readonly #watched = new Set<string>();
   #batch = new Map<string, StoredMessage>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #now: () => number;
@@ -68,14 +130,17 @@ export class ChatClient {
     this.topics = topics(options.prefix);
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? randomBytes;
+    this.conn = toHexId(this.#random(6));
     this.transport = options.transport({
       url: options.url,
       // Per-tab random client ids (rule CONN-4): two tabs never take each other's session over.
-      clientId: `mqchat-${toHexId(this.#random(6))}`,
+      clientId: `mqchat-${this.conn}`,
+      ...(options.username !== undefined && { username: options.username }),
+      ...(options.password !== undefined && { password: options.password }),
     });
     this.transport.on('status', (change) => {
       this.#events.emit('status', change);
-      if (change.status === 'online') void this.#flushOutbox();
+      if (change.status === 'online') this.#online();
     });
     this.transport.on('message', (message) => void this.#receive(message));
   }
@@ -84,60 +149,110 @@ export class ChatClient {
     return this.#events.on(event, handler);
   }
 
-  start(): void {
-    this.transport.connect();
+  /** Connects with a signed Last Will (rule PRES-3) and subscribes to the room directory. */
+  async start(): Promise<void> {
+    const will = await makeGone(this.topics, this.identity, this.conn, this.#now());
+    this.transport.connect({ topic: will.topic, payload: will.payload, qos: 1, retain: true });
+    await this.transport.subscribe([this.topics.directoryAll()]);
   }
 
   get rooms(): string[] {
     return [...this.#rooms.keys()];
   }
 
-  /** Joins a room: shows stored history at once, then subscribes to the newest pages (rule HIST-6). */
+  members(room: string): Member[] {
+    return this.#rooms.get(room)?.presence.members() ?? [];
+  }
+
+  #online(): void {
+    void this.#flushOutbox();
+    for (const room of this.#rooms.keys()) void this.#beat(room);
+  }
+
+  // ---- rooms -------------------------------------------------------------------------------
+
+  /** Joins a room: stored history at once, then the newest pages and presence (rules HIST-6, PRES-1). */
   async join(room: string): Promise<StoredMessage[]> {
     if (this.#rooms.has(room)) return this.#options.store.getMessages(room, { limit: HISTORY_WINDOW });
-    const state: RoomState = { pages: new RoomPages(), sigs: new Map(), oldest: undefined };
+    const state: RoomState = {
+      pages: new RoomPages(),
+      known: new Map(),
+      oldest: undefined,
+      presence: new RoomPresence(),
+      typing: new Map(),
+      beat: undefined,
+      lastTyping: 0,
+    };
     this.#rooms.set(room, state);
     const stored = await this.#options.store.getMessages(room, { limit: HISTORY_WINDOW });
-    for (const message of stored) {
-      state.pages.add(message.page, message.id);
-      state.sigs.set(message.id, message.sig);
-    }
+    for (const message of stored) this.#remember(state, message);
     state.oldest = stored[0];
     if (stored.length > 0) this.#events.emit('messages', room, stored);
-    await this.transport.subscribe([this.topics.head(room), this.topics.pages(room)]);
+    const t = this.topics;
+    await this.transport.subscribe([t.head(room), t.pages(room), t.present(room), t.typists(room)]);
     // The retained head marker normally follows the SUBACK at once; a room without one starts at 0.
     await this.#waitForHead(state);
     await this.#subscribeWindow(room, state);
+    await this.#beat(room);
     return stored;
+  }
+
+  #remember(state: RoomState, message: StoredMessage): void {
+    state.pages.add(message.page, message.id);
+    state.known.set(message.id, { from: message.from, sig: message.sig, page: message.page });
+    this.names.set(message.from, message.name);
   }
 
   #waitForHead(state: RoomState): Promise<void> {
     const start = state.pages.head;
     const wait = this.#options.headWaitMs ?? 250;
     return new Promise((resolve) => {
-      const timer = setTimeout(done, wait);
-      const poll = setInterval(() => state.pages.head !== start && done(), 10);
-      function done() {
+      const done = () => {
         clearTimeout(timer);
         clearInterval(poll);
         resolve();
-      }
+      };
+      const timer = setTimeout(done, wait);
+      const poll = setInterval(() => state.pages.head !== start && done(), 10);
     });
+  }
+
+  #pageFilters(room: string, pages: number[]): string[] {
+    return pages.flatMap((page) => [this.topics.pageMessages(room, page), this.topics.pageReactions(room, page)]);
   }
 
   async #subscribeWindow(room: string, state: RoomState): Promise<void> {
     const pages = state.pages.windowPages().filter((page) => !state.pages.fetched.has(page));
     if (pages.length === 0) return;
     for (const page of pages) state.pages.fetched.add(page);
-    await this.transport.subscribe(pages.map((page) => this.topics.pageMessages(room, page)));
+    await this.transport.subscribe(this.#pageFilters(room, pages));
   }
 
+  /** Leaves a room: says so to the others (rule PRES-1) and drops its subscriptions. */
   async leave(room: string): Promise<void> {
     const state = this.#rooms.get(room);
     if (state === undefined) return;
+    clearTimeout(state.beat);
+    await this.#announce(room, false).catch(() => undefined);
     this.#rooms.delete(room);
-    const pages = [...state.pages.fetched].map((page) => this.topics.pageMessages(room, page));
-    await this.transport.unsubscribe([this.topics.head(room), this.topics.pages(room), ...pages]);
+    const t = this.topics;
+    await this.transport.unsubscribe([
+      t.head(room),
+      t.pages(room),
+      t.present(room),
+      t.typists(room),
+      ...this.#pageFilters(room, [...state.pages.fetched]),
+    ]);
+  }
+
+  /** Publishes a directory entry so others discover the room (rule ROOM-3). */
+  async createRoom(room: string, title: string, desc = ''): Promise<void> {
+    const entry = await makeRoomEntry(this.topics, this.identity, room, {
+      title: cleanName(title) || room,
+      desc: cleanText(desc).trim().slice(0, 280),
+      ts: this.#now(),
+    });
+    await this.#publish(entry);
   }
 
   /**
@@ -154,28 +269,42 @@ export class ChatClient {
     });
     if (older.length > 0) {
       state.oldest = older[0];
+      for (const message of older) this.#remember(state, message);
       this.#events.emit('messages', room, older);
     }
-    if (older.length < limit) {
-      const pages = state.pages.olderPages(2);
-      for (const page of pages) state.pages.fetched.add(page);
-      if (pages.length > 0) await this.transport.subscribe(pages.map((p) => this.topics.pageMessages(room, p)));
-    }
+    if (older.length < limit) await this.#fetchOlderPages(room, state);
     return older;
   }
 
-  /** Sends a message: shown at once as pending, stored in the outbox, published (rules MSG-1, OUT-1). */
+  async #fetchOlderPages(room: string, state: RoomState): Promise<void> {
+    const pages = state.pages.olderPages(2);
+    for (const page of pages) state.pages.fetched.add(page);
+    if (pages.length > 0) await this.transport.subscribe(this.#pageFilters(room, pages));
+  }
+
+  /** Finds a message for a reply quote: the store, else older pages from the broker (rule REPLY-2). */
+  async findMessage(room: string, id: string): Promise<StoredMessage | undefined> {
+    const stored = await this.#options.store.getMessage(id);
+    if (stored !== undefined) return stored;
+    const state = this.#rooms.get(room);
+    if (state !== undefined) await this.#fetchOlderPages(room, state);
+    return undefined;
+  }
+
+  // ---- messages ----------------------------------------------------------------------------
+
+  /** Sends a message: shown at once as pending, kept in the outbox, then published (rules MSG-1, OUT-1). */
   async send(room: string, input: string, options: { reply?: string } = {}): Promise<StoredMessage | SendError> {
     const state = this.#rooms.get(room);
     if (state === undefined) return 'not-joined';
     const text = cleanText(input).trim();
     if (text.length === 0) return 'empty';
-    if (text.length > 8000) return 'too-long';
+    if (text.length > TEXT_MAX_LENGTH) return 'too-long';
     const page = state.pages.nextPage();
     const opensPage = !state.pages.known.has(page);
     const id = makeMessageId(this.#random);
     const ts = this.#now();
-    const outgoing = await makeMessage(this.topics, this.identity, {
+    const { envelope } = await makeMessage(this.topics, this.identity, {
       room,
       page,
       id,
@@ -184,31 +313,72 @@ export class ChatClient {
       text,
       ...(options.reply !== undefined && { reply: options.reply }),
     });
-    const stored = toStored(room, page, outgoing.envelope, ts, 'pending');
-    state.pages.add(page, id);
-    state.sigs.set(id, stored.sig);
+    const stored = toStored(room, page, envelope, ts, 'pending');
+    this.#remember(state, stored);
     await this.#options.store.putMessages([stored]);
     this.#events.emit('messages', room, [stored]);
     if (opensPage) void this.#publishMarkers(room, page);
-    if (page > 0 && state.pages.windowPages().some((p) => !state.pages.fetched.has(p))) {
-      void this.#subscribeWindow(room, state);
-    }
+    if (page > 0) void this.#subscribeWindow(room, state);
     void this.#publishStored(stored);
     return stored;
+  }
+
+  /** Edits one of my messages: republished on its topic with `edited` set (rule EDIT-1). */
+  async edit(id: string, input: string): Promise<StoredMessage | SendError> {
+    const message = await this.#options.store.getMessage(id);
+    if (message === undefined || message.deleted) return 'not-found';
+    if (message.from !== this.identity.userId) return 'not-yours';
+    const text = cleanText(input).trim();
+    if (text.length === 0) return 'empty';
+    if (text.length > TEXT_MAX_LENGTH) return 'too-long';
+    const { envelope } = await makeMessage(this.topics, this.identity, {
+      room: message.room,
+      page: message.page,
+      id,
+      name: message.name,
+      ts: message.ts,
+      text,
+      ...(message.reply !== undefined && { reply: message.reply }),
+      edited: Math.max(this.#now(), message.ts + 1),
+    });
+    const updated: StoredMessage = { ...toStored(message.room, message.page, envelope, message.sortTs, 'pending') };
+    updated.sortTs = message.sortTs;
+    this.#rooms.get(message.room)?.known.set(id, { from: updated.from, sig: updated.sig, page: updated.page });
+    await this.#options.store.putMessages([updated]);
+    this.#events.emit('messages', updated.room, [updated]);
+    void this.#publishStored(updated);
+    return updated;
+  }
+
+  /** Deletes one of my messages: a signed tombstone replaces it on its topic (rule EDIT-2). */
+  async delete(id: string): Promise<StoredMessage | SendError> {
+    const message = await this.#options.store.getMessage(id);
+    if (message === undefined) return 'not-found';
+    if (message.from !== this.identity.userId) return 'not-yours';
+    const tombstone = await makeDelete(this.topics, this.identity, message.room, message.page, id, this.#now());
+    const updated = toTombstone(message, tombstone.envelope);
+    this.#rooms.get(message.room)?.known.set(id, { from: updated.from, sig: updated.sig, page: updated.page });
+    await this.#options.store.putMessages([updated]);
+    this.#events.emit('messages', updated.room, [updated]);
+    await this.#publish(tombstone).catch(() => undefined);
+    return updated;
   }
 
   async #publishMarkers(room: string, page: number): Promise<void> {
     const ts = this.#now();
     for (const kind of ['page', 'head'] as const) {
-      const marker = await makePageMarker(this.topics, this.identity, kind, room, page, ts);
-      await this.transport.publish(marker.topic, marker.payload, marker).catch(() => undefined);
+      await this.#publish(await makePageMarker(this.topics, this.identity, kind, room, page, ts)).catch(() => undefined);
     }
+  }
+
+  #publish(outgoing: Outgoing<unknown>): Promise<void> {
+    return this.transport.publish(outgoing.topic, outgoing.payload, outgoing);
   }
 
   /** Publishes (or republishes, with the same id and signature) a stored message (rule OUT-2). */
   async #publishStored(message: StoredMessage): Promise<void> {
-    if (this.#inflight.has(message.id)) return;
-    this.#inflight.add(message.id);
+    if (this.#inflight.has(message.sig)) return;
+    this.#inflight.add(message.sig);
     const topic = this.topics.message(message.room, message.page, message.id);
     try {
       await this.transport.publish(topic, encodeEnvelope(toEnvelope(message)), { qos: 1, retain: true });
@@ -216,13 +386,13 @@ export class ChatClient {
     } catch {
       await this.#settle(message, 'failed');
     } finally {
-      this.#inflight.delete(message.id);
+      this.#inflight.delete(message.sig);
     }
   }
 
   async #settle(message: StoredMessage, state: 'sent' | 'failed'): Promise<void> {
     const current = (await this.#options.store.getMessage(message.id)) ?? message;
-    if (current.state === 'sent') return;
+    if (current.sig !== message.sig || current.state === 'sent') return;
     const updated = { ...current, state };
     await this.#options.store.putMessages([updated]);
     this.#events.emit('messages', updated.room, [updated]);
@@ -243,39 +413,116 @@ export class ChatClient {
     await this.#publishStored(pending);
   }
 
+  /** Gives up on a failed or pending message: removed from the outbox and the timeline. */
+  async discard(id: string): Promise<void> {
+    const message = await this.#options.store.getMessage(id);
+    if (message === undefined || message.state === 'sent') return;
+    const gone = { ...message, state: 'sent' as const, deleted: true, text: '' };
+    await this.#options.store.putMessages([gone]);
+    this.#events.emit('messages', gone.room, [gone]);
+  }
+
+  // ---- reactions ---------------------------------------------------------------------------
+
+  /** Adds or removes one reaction of mine on a message (rules REACT-1, REACT-2). */
+  async toggleReaction(room: string, id: string, reaction: string = LIKE): Promise<void> {
+    const state = this.#rooms.get(room);
+    const page = state?.known.get(id)?.page;
+    if (state === undefined || page === undefined || !REACTIONS.includes(reaction)) return;
+    const mine = this.reactions.mine(id, this.identity.userId);
+    const next = mine.react.includes(reaction) ? mine.react.filter((r) => r !== reaction) : [...mine.react, reaction];
+    // Strictly newer than my previous set, even if the clock went back (rule REACT-3).
+    const ts = Math.max(this.#now(), mine.ts + 1);
+    const outgoing = await makeReaction(this.topics, this.identity, { room, page, id }, next, ts);
+    if (this.reactions.apply(id, this.identity.userId, { ts, react: next })) {
+      this.#events.emit('reactions', room, id, this.reactions.summary(id));
+    }
+    await this.#publish(outgoing);
+  }
+
+  // ---- presence ----------------------------------------------------------------------------
+
+  async #announce(room: string, on: boolean): Promise<void> {
+    const state = this.#rooms.get(room);
+    if (state === undefined) return;
+    const hb = (this.#options.heartbeatSeconds ?? heartbeatSeconds)(state.presence.size);
+    const here = await makeHere(this.topics, this.identity, room, {
+      name: this.name,
+      conn: this.conn,
+      hb,
+      on,
+      ts: this.#now(),
+    });
+    await this.#publish(here);
+  }
+
+  /** Announces presence and schedules the next beat at the room's current interval (rule PRES-2). */
+  async #beat(room: string): Promise<void> {
+    const state = this.#rooms.get(room);
+    if (state === undefined || this.transport.status !== 'online') return;
+    clearTimeout(state.beat);
+    const hb = (this.#options.heartbeatSeconds ?? heartbeatSeconds)(state.presence.size);
+    state.beat = setTimeout(() => void this.#beat(room), hb * 1000);
+    await this.#announce(room, true).catch(() => undefined);
+    this.#expire(room, state);
+  }
+
+  #expire(room: string, state: RoomState): void {
+    const changes = state.presence.expire(this.#now());
+    if (changes.length > 0) this.#events.emit('presence', room, state.presence.members(), changes);
+  }
+
+  /** Re-checks every room's online list against the clock (rule PRES-4); the UI calls it now and then. */
+  expirePresence(): void {
+    for (const [room, state] of this.#rooms) this.#expire(room, state);
+  }
+
+  /** Tells the room I am typing, at most every 3 s (rule PRES-6). */
+  async typing(room: string): Promise<void> {
+    const state = this.#rooms.get(room);
+    const now = this.#now();
+    if (state === undefined || now - state.lastTyping < TYPING_EVERY_MS) return;
+    state.lastTyping = now;
+    await this.#publish(await makeTyping(this.topics, this.identity, room, now)).catch(() => undefined);
+  }
+
+  /** Sets my display name; announced to every room at once. */
+  async rename(name: string): Promise<void> {
+    const clean = cleanName(name);
+    if (clean.length === 0) return;
+    this.name = clean;
+    await Promise.all(this.rooms.map((room) => this.#announce(room, true).catch(() => undefined)));
+  }
+
+  // ---- receiving ---------------------------------------------------------------------------
+
   #reject(reason: RejectReason, topic: string): void {
     this.rejections.add(reason);
     this.#events.emit('rejected', reason, topic);
   }
 
-  /** One path for every incoming payload (rule ENV-2): parse, check, verify, then store and emit. */
+  /** One path for every incoming payload (rule ENV-2): parse, check, verify, then apply. */
   async #receive({ topic, payload }: IncomingMessage): Promise<void> {
     const parsed = parseTopic(this.topics.prefix, topic);
-    if (parsed === undefined) return;
-    const state = this.#rooms.get(parsed.room);
-    if (state === undefined) return;
     // Zero-length payloads clear a retained topic; there is nothing to show.
-    if (payload.length === 0) return;
+    if (parsed === undefined || payload.length === 0) return;
     const decoded = parseEnvelope(payload);
     if (!decoded.ok) return this.#reject(decoded.reason, topic);
     const envelope = decoded.envelope;
-    if (parsed.kind === 'message') {
-      if (envelope.t !== 'msg' || envelope.id !== parsed.id) return this.#reject('topic', topic);
-      if (state.sigs.get(envelope.id) === envelope.sig) {
-        state.pages.add(parsed.page, envelope.id);
-        return;
-      }
-      if (!(await this.#verify(topic, envelope))) return;
-      state.pages.add(parsed.page, envelope.id);
-      state.sigs.set(envelope.id, envelope.sig);
-      this.#queue(toStored(parsed.room, parsed.page, envelope, this.#now(), 'sent'));
+    if (!bindsTo(parsed, envelope)) return this.#reject('topic', topic);
+    if (parsed.kind === 'directory' || parsed.kind === 'status') {
+      if (await this.#verify(topic, envelope)) this.#applyGlobal(parsed, envelope);
       return;
     }
-    if (envelope.t !== parsed.kind || (parsed.kind === 'page' && envelope.page !== parsed.page)) {
-      return this.#reject('topic', topic);
+    if (parsed.kind === 'key' || parsed.kind === 'dm') return;
+    const state = this.#rooms.get(parsed.room);
+    if (state === undefined) return;
+    if (parsed.kind === 'message' && state.known.get(parsed.id)?.sig === envelope.sig) {
+      state.pages.add(parsed.page, parsed.id);
+      return;
     }
     if (!(await this.#verify(topic, envelope))) return;
-    if (state.pages.see(envelope.page)) void this.#subscribeWindow(parsed.room, state);
+    this.#applyRoom(parsed, envelope, state, topic);
   }
 
   async #verify(topic: string, envelope: Envelope): Promise<boolean> {
@@ -284,8 +531,81 @@ export class ChatClient {
     return false;
   }
 
+  #applyGlobal(parsed: Topic & { kind: 'directory' | 'status' }, envelope: Envelope): void {
+    if (parsed.kind === 'directory' && envelope.t === 'room') {
+      const known = this.directory.get(parsed.room);
+      // The first creator seen keeps the room; a later entry by someone else cannot take it over.
+      if (known !== undefined && known.creator !== envelope.from) return;
+      if (known !== undefined && known.ts >= envelope.ts) return;
+      const { title, desc, from: creator, ts } = envelope;
+      this.directory.set(parsed.room, { room: parsed.room, title, desc, creator, ts });
+      this.#events.emit('directory', [...this.directory.values()]);
+    } else if (parsed.kind === 'status' && envelope.t === 'gone') {
+      for (const [room, state] of this.#rooms) {
+        const change = state.presence.gone(parsed.user, envelope.conn);
+        if (change !== undefined) this.#events.emit('presence', room, state.presence.members(), [change]);
+      }
+    }
+  }
+
+  #applyRoom(parsed: Topic, envelope: Envelope, state: RoomState, topic: string): void {
+    const now = this.#now();
+    if (parsed.kind === 'message' && (envelope.t === 'msg' || envelope.t === 'del')) {
+      const known = state.known.get(parsed.id);
+      // An id belongs to its first author: a different signer cannot edit or delete it (rule EDIT-3).
+      if (known !== undefined && known.from !== envelope.from) return this.#reject('topic', topic);
+      state.pages.add(parsed.page, parsed.id);
+      state.known.set(parsed.id, { from: envelope.from, sig: envelope.sig, page: parsed.page });
+      if (envelope.t === 'msg') {
+        this.names.set(envelope.from, envelope.name);
+        this.#queue(toStored(parsed.room, parsed.page, envelope, now, 'sent'));
+      } else {
+        this.#queue(toTombstone(undefined, envelope, parsed.room, parsed.page, now));
+      }
+    } else if ((parsed.kind === 'head' || parsed.kind === 'page') && (envelope.t === 'head' || envelope.t === 'page')) {
+      if (state.pages.see(envelope.page)) void this.#subscribeWindow(parsed.room, state);
+    } else if (parsed.kind === 'react' && envelope.t === 'react') {
+      const ts = clampTimestamp(envelope.ts, now, FUTURE_SKEW_MS);
+      if (this.reactions.apply(parsed.id, parsed.user, { ts, react: envelope.react })) {
+        this.#events.emit('reactions', parsed.room, parsed.id, this.reactions.summary(parsed.id));
+      }
+    } else if (parsed.kind === 'here' && envelope.t === 'here') {
+      this.#applyHere(parsed.room, state, envelope, now);
+    } else if (parsed.kind === 'typing' && envelope.t === 'typing' && envelope.from !== this.identity.userId) {
+      const name = state.presence.members().find((m) => m.user === envelope.from)?.name;
+      state.typing.set(envelope.from, { name: name ?? this.names.get(envelope.from) ?? '?', until: now + TYPING_SHOW_MS });
+      this.#emitTyping(parsed.room, state);
+    }
+  }
+
+  #applyHere(room: string, state: RoomState, envelope: Envelope & { t: 'here' }, now: number): void {
+    if (envelope.from === this.identity.userId && envelope.conn === this.conn && !envelope.on) return;
+    const ts = clampTimestamp(envelope.ts, now, FUTURE_SKEW_MS);
+    const change = state.presence.announce(envelope.from, { ...envelope, ts }, now);
+    this.names.set(envelope.from, envelope.name);
+    if (envelope.on && !this.#watched.has(envelope.from)) {
+      // Watch the member's status topic for its Last Will (rule PRES-3).
+      this.#watched.add(envelope.from);
+      void this.transport.subscribe([this.topics.status(envelope.from)]);
+    }
+    this.#events.emit('presence', room, state.presence.members(), change ? [change] : []);
+  }
+
+  #emitTyping(room: string, state: RoomState): void {
+    const now = this.#now();
+    for (const [user, entry] of state.typing) if (entry.until <= now) state.typing.delete(user);
+    this.#events.emit(
+      'typing',
+      room,
+      [...state.typing].map(([user, { name }]) => ({ user, name })),
+    );
+    if (state.typing.size > 0) setTimeout(() => this.#emitTyping(room, state), TYPING_SHOW_MS);
+  }
+
   /** Batches received messages so a history burst is stored in one transaction and emitted once. */
   #queue(message: StoredMessage): void {
+    const queued = this.#batch.get(message.id);
+    if (queued !== undefined && version(queued) > version(message)) return;
     this.#batch.set(message.id, message);
     this.#flushTimer ??= setTimeout(() => void this.#flush(), this.#options.flushMs ?? 0);
   }
@@ -294,16 +614,24 @@ export class ChatClient {
     this.#flushTimer = undefined;
     const batch = [...this.#batch.values()];
     this.#batch = new Map();
-    // Our own echo must not turn a pending message back, nor resurrect it in the outbox.
     const existing = await Promise.all(batch.map((message) => this.#options.store.getMessage(message.id)));
-    const fresh = batch.filter((message, i) => existing[i]?.sig !== message.sig || existing[i]?.state !== 'sent');
-    const merged = fresh.map((message) => {
-      const stored = existing[batch.indexOf(message)];
-      return stored !== undefined && stored.sig === message.sig ? { ...stored, state: 'sent' as const } : message;
+    const changed: StoredMessage[] = [];
+    batch.forEach((message, i) => {
+      const stored = existing[i];
+      if (stored === undefined) return changed.push(message);
+      // Our own echo turns a pending message into a sent one; older versions never win (rule EDIT-1).
+      if (stored.sig === message.sig) {
+        if (stored.state !== 'sent') changed.push({ ...stored, state: 'sent' });
+        return;
+      }
+      if (stored.from !== message.from || version(stored) >= version(message)) return;
+      const keep = message.deleted ? { name: stored.name, ts: stored.ts } : {};
+      changed.push({ ...message, ...keep, sortTs: stored.sortTs });
     });
-    await this.#options.store.putMessages(merged);
+    const clean = changed;
+    await this.#options.store.putMessages(clean);
     const byRoom = new Map<string, StoredMessage[]>();
-    for (const message of merged) {
+    for (const message of clean) {
       const list = byRoom.get(message.room);
       if (list === undefined) byRoom.set(message.room, [message]);
       else list.push(message);
@@ -313,14 +641,54 @@ export class ChatClient {
 
   /** Waits until every received message so far is stored and emitted (for tests and shutdown). */
   async idle(): Promise<void> {
-    while (this.#flushTimer !== undefined) await this.#flush();
+    while (this.#flushTimer !== undefined) {
+      clearTimeout(this.#flushTimer);
+      await this.#flush();
+    }
   }
 
+  /** Leaves gracefully: presence off in every room and the status topic, then disconnects. */
   async close(): Promise<void> {
     await this.idle();
+    for (const state of this.#rooms.values()) clearTimeout(state.beat);
+    if (this.transport.status === 'online') {
+      await Promise.all(this.rooms.map((room) => this.#announce(room, false).catch(() => undefined)));
+      const gone = await makeGone(this.topics, this.identity, this.conn, this.#now());
+      await this.#publish(gone).catch(() => undefined);
+    }
     await this.transport.close();
   }
 }
+
+/** Which envelope types may appear on which topic, and whose they must be (rules SIG-4, ENV-4). */
+const bindsTo = (topic: Topic, envelope: Envelope): boolean => {
+  switch (topic.kind) {
+    case 'message':
+      return (envelope.t === 'msg' || envelope.t === 'del') && envelope.id === topic.id;
+    case 'head':
+      return envelope.t === 'head';
+    case 'page':
+      return envelope.t === 'page' && envelope.page === topic.page;
+    case 'react':
+      return envelope.t === 'react' && envelope.id === topic.id && envelope.from === topic.user;
+    case 'here':
+      return envelope.t === 'here' && envelope.from === topic.user;
+    case 'typing':
+      return envelope.t === 'typing' && envelope.from === topic.user;
+    case 'directory':
+      return envelope.t === 'room';
+    case 'status':
+      return envelope.t === 'gone' && envelope.from === topic.user;
+    case 'key':
+      return envelope.t === 'key' && envelope.from === topic.user;
+    case 'dm':
+      return false;
+  }
+};
+
+/** Edits and deletes supersede what they replace: a tombstone beats everything (rule EDIT-2). */
+const version = (message: StoredMessage): number =>
+  message.deleted ? Number.MAX_SAFE_INTEGER : (message.edited ?? 0);
 
 const toStored = (
   room: string,
@@ -338,9 +706,41 @@ const toStored = (
   sortTs: clampTimestamp(envelope.ts, now, FUTURE_SKEW_MS),
   text: envelope.text,
   ...(envelope.reply !== undefined && { reply: envelope.reply }),
+  ...(envelope.edited !== undefined && { edited: envelope.edited }),
   sig: envelope.sig,
   state,
 });
+
+/** A deleted message keeps its place in the timeline but loses its text (rule EDIT-2). */
+function toTombstone(message: StoredMessage, envelope: DeleteEnvelope): StoredMessage;
+function toTombstone(
+  message: undefined,
+  envelope: DeleteEnvelope,
+  room: string,
+  page: number,
+  now: number,
+): StoredMessage;
+function toTombstone(
+  message: StoredMessage | undefined,
+  envelope: DeleteEnvelope,
+  room?: string,
+  page?: number,
+  now?: number,
+): StoredMessage {
+  return {
+    room: message?.room ?? room ?? '',
+    page: message?.page ?? page ?? 0,
+    id: envelope.id,
+    from: envelope.from,
+    name: message?.name ?? '',
+    ts: message?.ts ?? envelope.ts,
+    sortTs: message?.sortTs ?? clampTimestamp(envelope.ts, now ?? envelope.ts, FUTURE_SKEW_MS),
+    text: '',
+    deleted: true,
+    sig: envelope.sig,
+    state: 'sent',
+  };
+}
 
 const toEnvelope = (message: StoredMessage): MessageEnvelope => ({
   v: 1,
@@ -351,5 +751,6 @@ const toEnvelope = (message: StoredMessage): MessageEnvelope => ({
   ts: message.ts,
   text: message.text,
   ...(message.reply !== undefined && { reply: message.reply }),
+  ...(message.edited !== undefined && { edited: message.edited }),
   sig: message.sig,
 });

@@ -2,7 +2,8 @@ import { canonicalJson, type Json } from './canonical.ts';
 import { fromUtf8, utf8 } from './bytes.ts';
 import { isMessageId, isUserId } from './ids.ts';
 import { signBytes, verifyBytes, type Identity } from './keys.ts';
-import { cleanText, isCleanName } from './names.ts';
+import { cleanName, cleanText, isCleanName } from './names.ts';
+import { REACTIONS } from './reactions.ts';
 import { MAX_PAGE } from './topics.ts';
 
 /**
@@ -18,30 +19,89 @@ export const TEXT_MAX_LENGTH = 8000;
 /** Timestamps more than this far ahead of the receiver's clock are clamped to its clock (rule MSG-5). */
 export const FUTURE_SKEW_MS = 60_000;
 
-export interface MessageEnvelope {
+interface Base<T extends string> {
   v: 1;
-  t: 'msg';
-  id: string;
+  t: T;
+  /** The signer's user id (rule ID-1). */
   from: string;
-  name: string;
+  /** Milliseconds since the epoch, the signer's clock. */
   ts: number;
-  text: string;
-  /** Id of the quoted message (replies). */
-  reply?: string;
   sig: string;
+}
+
+/** A room message (rules MSG-1..MSG-6). An edit republishes it with `edited` set (rule EDIT-1). */
+export interface MessageEnvelope extends Base<'msg'> {
+  id: string;
+  name: string;
+  text: string;
+  /** Id of the quoted message (rule REPLY-1). */
+  reply?: string;
+  /** Time of the latest edit; `ts` stays the time of writing (rule EDIT-1). */
+  edited?: number;
+}
+
+/** A tombstone that replaces a deleted message on its own topic (rule EDIT-2). */
+export interface DeleteEnvelope extends Base<'del'> {
+  id: string;
 }
 
 /** The newest page of a room (rule HIST-4), or a marker that a page holds messages (rule HIST-5). */
-export interface PageEnvelope {
-  v: 1;
-  t: 'head' | 'page';
-  from: string;
-  ts: number;
+export interface PageEnvelope extends Base<'head' | 'page'> {
   page: number;
-  sig: string;
 }
 
-export type Envelope = MessageEnvelope | PageEnvelope;
+/** One user's reactions to one message: the whole set, last write wins (rules REACT-1..REACT-3). */
+export interface ReactEnvelope extends Base<'react'> {
+  id: string;
+  react: string[];
+}
+
+/** Presence in a room (rules PRES-1..PRES-5): `hb` is the seconds until the next beat. */
+export interface HereEnvelope extends Base<'here'> {
+  name: string;
+  conn: string;
+  hb: number;
+  on: boolean;
+}
+
+/** A connection ended; published by the broker as the Last Will (rule PRES-3). */
+export interface StatusEnvelope extends Base<'gone'> {
+  conn: string;
+}
+
+export type TypingEnvelope = Base<'typing'>;
+
+/** A room directory entry (rule ROOM-3). */
+export interface RoomEnvelope extends Base<'room'> {
+  title: string;
+  desc: string;
+}
+
+/** A DM key announcement: the X25519 public key, signed by the identity key (rule DM-1). */
+export interface KeyEnvelope extends Base<'key'> {
+  dh: string;
+}
+
+/** The signed plaintext inside a sealed DM (rule DM-3). */
+export interface DirectEnvelope extends Base<'dmi'> {
+  id: string;
+  to: string;
+  name: string;
+  text: string;
+}
+
+export type Envelope =
+  | MessageEnvelope
+  | DeleteEnvelope
+  | PageEnvelope
+  | ReactEnvelope
+  | HereEnvelope
+  | StatusEnvelope
+  | TypingEnvelope
+  | RoomEnvelope
+  | KeyEnvelope
+  | DirectEnvelope;
+
 export type Unsigned<E extends Envelope> = E extends Envelope ? Omit<E, 'sig'> : never;
 
 export type RejectReason = 'oversize' | 'utf8' | 'json' | 'schema' | 'signature' | 'topic';
@@ -58,6 +118,17 @@ const isText: Field = (value) =>
   cleanText(value) === value;
 const isName: Field = (value) => typeof value === 'string' && isCleanName(value);
 const isPage: Field = (value) => Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_PAGE;
+const isBoolean: Field = (value) => typeof value === 'boolean';
+const isConn: Field = (value) => typeof value === 'string' && /^[0-9a-f]{12}$/.test(value);
+/** Heartbeat intervals from 10 s to 6 h (rule PRES-2). */
+const isHeartbeat: Field = (value) => Number.isSafeInteger(value) && (value as number) >= 10 && (value as number) <= 21_600;
+const isKey: Field = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{43}$/.test(value);
+const isReactionSet: Field = (value) =>
+  Array.isArray(value) &&
+  value.length <= REACTIONS.length &&
+  value.every((item, i) => typeof item === 'string' && REACTIONS.includes(item) && value.indexOf(item) === i);
+const isTitle: Field = (value) => typeof value === 'string' && value.length <= 80 && cleanName(value) === value;
+const isDescription: Field = (value) => typeof value === 'string' && value.length <= 280 && cleanText(value) === value;
 const isSignature: Field = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{86}$/.test(value);
 
 type Schema = { required: Record<string, Field>; optional: Record<string, Field> };
@@ -65,10 +136,18 @@ type Schema = { required: Record<string, Field>; optional: Record<string, Field>
 const SCHEMAS: Record<Envelope['t'], Schema> = {
   msg: {
     required: { id: isMessageId, name: isName, text: isText },
-    optional: { reply: isMessageId },
+    optional: { reply: isMessageId, edited: isTimestamp },
   },
+  del: { required: { id: isMessageId }, optional: {} },
   head: { required: { page: isPage }, optional: {} },
   page: { required: { page: isPage }, optional: {} },
+  react: { required: { id: isMessageId, react: isReactionSet }, optional: {} },
+  here: { required: { name: isName, conn: isConn, hb: isHeartbeat, on: isBoolean }, optional: {} },
+  gone: { required: { conn: isConn }, optional: {} },
+  typing: { required: {}, optional: {} },
+  room: { required: { title: isTitle, desc: isDescription }, optional: {} },
+  key: { required: { dh: isKey }, optional: {} },
+  dmi: { required: { id: isMessageId, to: isUserId, name: isName, text: isText }, optional: {} },
 };
 
 const COMMON: Record<string, Field> = {

@@ -1,4 +1,17 @@
-import { signEnvelope, encodeEnvelope, type MessageEnvelope, type PageEnvelope } from './envelope.ts';
+import {
+  encodeEnvelope,
+  signEnvelope,
+  type DeleteEnvelope,
+  type Envelope,
+  type HereEnvelope,
+  type MessageEnvelope,
+  type PageEnvelope,
+  type ReactEnvelope,
+  type RoomEnvelope,
+  type StatusEnvelope,
+  type TypingEnvelope,
+  type Unsigned,
+} from './envelope.ts';
 import type { Identity } from './keys.ts';
 import type { Topics } from './topics.ts';
 
@@ -11,6 +24,20 @@ export interface Outgoing<E> {
   retain: boolean;
 }
 
+type Fields<E extends Envelope> = Omit<Unsigned<E>, 'v' | 'from'>;
+
+/** Signs `fields` as `identity` for `topic` (rule SIG-1) and encodes it canonically (rule SIG-2). */
+export const build = async <E extends Envelope>(
+  identity: Identity,
+  topic: string,
+  fields: Fields<E>,
+  flags: { qos: 0 | 1; retain: boolean } = { qos: 1, retain: true },
+): Promise<Outgoing<E>> => {
+  const unsigned = { v: 1, from: identity.userId, ...fields } as unknown as Unsigned<E>;
+  const envelope = await signEnvelope<E>(identity, topic, unsigned);
+  return { topic, envelope, payload: encodeEnvelope(envelope), ...flags };
+};
+
 export interface MessageDraft {
   room: string;
   page: number;
@@ -19,44 +46,64 @@ export interface MessageDraft {
   ts: number;
   text: string;
   reply?: string;
+  edited?: number;
 }
 
-/** Builds a signed room message (rules MSG-1..MSG-4): retained, QoS 1, one topic per message. */
-export const makeMessage = async (
-  topics: Topics,
-  identity: Identity,
-  draft: MessageDraft,
-): Promise<Outgoing<MessageEnvelope>> => {
-  const topic = topics.message(draft.room, draft.page, draft.id);
-  const envelope = await signEnvelope<MessageEnvelope>(identity, topic, {
-    v: 1,
-    t: 'msg',
-    id: draft.id,
-    from: identity.userId,
-    name: draft.name,
-    ts: draft.ts,
-    text: draft.text,
-    ...(draft.reply !== undefined && { reply: draft.reply }),
-  });
-  return { topic, envelope, payload: encodeEnvelope(envelope), qos: 1, retain: true };
+/** A signed room message (rules MSG-1..MSG-4): retained, QoS 1, one topic per message. */
+export const makeMessage = (topics: Topics, identity: Identity, draft: MessageDraft) => {
+  const { room, page, ...fields } = draft;
+  return build<MessageEnvelope>(identity, topics.message(room, page, draft.id), { t: 'msg', ...fields });
 };
 
-/** Builds the head marker (rule HIST-4) or a page marker (rule HIST-5). */
-export const makePageMarker = async (
+/** A tombstone on the message's own topic (rule EDIT-2). */
+export const makeDelete = (topics: Topics, identity: Identity, room: string, page: number, id: string, ts: number) =>
+  build<DeleteEnvelope>(identity, topics.message(room, page, id), { t: 'del', id, ts });
+
+/** The head marker (rule HIST-4) or a page marker (rule HIST-5). */
+export const makePageMarker = (
   topics: Topics,
   identity: Identity,
   kind: 'head' | 'page',
   room: string,
   page: number,
   ts: number,
-): Promise<Outgoing<PageEnvelope>> => {
-  const topic = kind === 'head' ? topics.head(room) : topics.page(room, page);
-  const envelope = await signEnvelope<PageEnvelope>(identity, topic, {
-    v: 1,
-    t: kind,
-    from: identity.userId,
+) => build<PageEnvelope>(identity, kind === 'head' ? topics.head(room) : topics.page(room, page), { t: kind, ts, page });
+
+/** One user's whole reaction set for one message (rule REACT-1). */
+export const makeReaction = (
+  topics: Topics,
+  identity: Identity,
+  target: { room: string; page: number; id: string },
+  react: string[],
+  ts: number,
+) =>
+  build<ReactEnvelope>(identity, topics.react(target.room, target.page, target.id, identity.userId), {
+    t: 'react',
     ts,
-    page,
+    id: target.id,
+    react,
   });
-  return { topic, envelope, payload: encodeEnvelope(envelope), qos: 1, retain: true };
-};
+
+/** Presence in a room (rule PRES-1). */
+export const makeHere = (
+  topics: Topics,
+  identity: Identity,
+  room: string,
+  fields: { name: string; conn: string; hb: number; on: boolean; ts: number },
+) => build<HereEnvelope>(identity, topics.here(room, identity.userId), { t: 'here', ...fields });
+
+/** The Last Will: connection `conn` is gone (rule PRES-3). */
+export const makeGone = (topics: Topics, identity: Identity, conn: string, ts: number) =>
+  build<StatusEnvelope>(identity, topics.status(identity.userId), { t: 'gone', conn, ts });
+
+/** A typing notice: not retained, QoS 0 (rule PRES-6). */
+export const makeTyping = (topics: Topics, identity: Identity, room: string, ts: number) =>
+  build<TypingEnvelope>(identity, topics.typing(room, identity.userId), { t: 'typing', ts }, { qos: 0, retain: false });
+
+/** A room directory entry (rule ROOM-3). */
+export const makeRoomEntry = (
+  topics: Topics,
+  identity: Identity,
+  room: string,
+  fields: { title: string; desc: string; ts: number },
+) => build<RoomEnvelope>(identity, topics.directory(room), { t: 'room', ...fields });

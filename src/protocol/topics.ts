@@ -1,4 +1,4 @@
-import { isMessageId } from './ids.ts';
+import { isMessageId, isUserId } from './ids.ts';
 import { isRoomName } from './rooms.ts';
 
 /**
@@ -17,7 +17,14 @@ export const isPrefix = (prefix: string): boolean => PREFIX_PATTERN.test(prefix)
 export type Topic =
   | { kind: 'message'; room: string; page: number; id: string }
   | { kind: 'head'; room: string }
-  | { kind: 'page'; room: string; page: number };
+  | { kind: 'page'; room: string; page: number }
+  | { kind: 'react'; room: string; page: number; id: string; user: string }
+  | { kind: 'here'; room: string; user: string }
+  | { kind: 'typing'; room: string; user: string }
+  | { kind: 'directory'; room: string }
+  | { kind: 'status'; user: string }
+  | { kind: 'key'; user: string }
+  | { kind: 'dm'; owner: string; id: string };
 
 export const topics = (prefix: string = DEFAULT_PREFIX) => {
   if (!isPrefix(prefix)) throw new Error(`invalid topic prefix: ${prefix}`);
@@ -35,6 +42,25 @@ export const topics = (prefix: string = DEFAULT_PREFIX) => {
     /** Retained, QoS 1: a marker per non-empty page, so older pages can be found (rule HIST-5). */
     page: (name: string, page: number) => `${room(name)}/page/${page}`,
     pages: (name: string) => `${room(name)}/page/+`,
+    /** Retained, QoS 1: one user's reactions to one message (rule REACT-1). */
+    react: (name: string, page: number, id: string, user: string) => `${room(name)}/react/${page}/${id}/${user}`,
+    pageReactions: (name: string, page: number) => `${room(name)}/react/${page}/+/+`,
+    /** Retained, QoS 1: one user's presence in a room (rule PRES-1). */
+    here: (name: string, user: string) => `${room(name)}/here/${user}`,
+    present: (name: string) => `${room(name)}/here/+`,
+    /** Not retained, QoS 0: typing notices (rule PRES-6). */
+    typing: (name: string, user: string) => `${room(name)}/typing/${user}`,
+    typists: (name: string) => `${room(name)}/typing/+`,
+    /** Retained, QoS 1: the room directory entry (rule ROOM-3). */
+    directory: (name: string) => `${base}/dir/${name}`,
+    directoryAll: () => `${base}/dir/+`,
+    /** Retained, QoS 1: a user's connection status, the Last Will's topic (rule PRES-3). */
+    status: (user: string) => `${base}/user/${user}/status`,
+    /** Retained, QoS 1: a user's signed DM key announcement (rule DM-1). */
+    key: (user: string) => `${base}/user/${user}/key`,
+    /** Retained, QoS 1: one sealed direct message in `owner`'s inbox (rule DM-2). */
+    dm: (owner: string, id: string) => `${base}/dm/${owner}/${id}`,
+    inbox: (owner: string) => `${base}/dm/${owner}/+`,
   };
 };
 
@@ -50,18 +76,29 @@ const parsePage = (text: string | undefined): number | undefined => {
 export const parseTopic = (prefix: string, topic: string): Topic | undefined => {
   const base = `${prefix}/${PROTOCOL_VERSION}/`;
   if (!topic.startsWith(base)) return undefined;
-  const parts = topic.slice(base.length).split('/');
-  const [area, room, what, a, b, ...rest] = parts;
-  if (area !== 'room' || room === undefined || !isRoomName(room) || rest.length > 0) return undefined;
-  if (what === 'msg' && a !== undefined && b !== undefined) {
-    const page = parsePage(a);
-    return page !== undefined && isMessageId(b) ? { kind: 'message', room, page, id: b } : undefined;
+  const [area, name, ...rest] = topic.slice(base.length).split('/');
+  if (name === undefined) return undefined;
+  if (area === 'room') return isRoomName(name) ? parseRoomTopic(name, rest) : undefined;
+  if (area === 'dir') return isRoomName(name) && rest.length === 0 ? { kind: 'directory', room: name } : undefined;
+  if (area === 'user' && isUserId(name) && rest.length === 1) {
+    if (rest[0] === 'status') return { kind: 'status', user: name };
+    if (rest[0] === 'key') return { kind: 'key', user: name };
   }
-  if (what === 'head' && a === undefined) return { kind: 'head', room };
-  if (what === 'page' && a !== undefined && b === undefined) {
-    const page = parsePage(a);
-    return page !== undefined ? { kind: 'page', room, page } : undefined;
+  if (area === 'dm' && isUserId(name) && rest.length === 1 && isMessageId(rest[0])) {
+    return { kind: 'dm', owner: name, id: rest[0] };
   }
   return undefined;
 };
 
+const parseRoomTopic = (room: string, levels: string[]): Topic | undefined => {
+  const [what, a, b, c, ...rest] = levels;
+  if (rest.length > 0) return undefined;
+  if (what === 'head' && a === undefined) return { kind: 'head', room };
+  if ((what === 'here' || what === 'typing') && isUserId(a) && b === undefined) return { kind: what, room, user: a };
+  const page = parsePage(a);
+  if (page === undefined) return undefined;
+  if (what === 'page' && b === undefined) return { kind: 'page', room, page };
+  if (what === 'msg' && isMessageId(b) && c === undefined) return { kind: 'message', room, page, id: b };
+  if (what === 'react' && isMessageId(b) && isUserId(c)) return { kind: 'react', room, page, id: b, user: c };
+  return undefined;
+};

@@ -18,6 +18,10 @@ export interface StoredMessage {
   sortTs: number;
   text: string;
   reply?: string;
+  /** Time of the latest edit (rule EDIT-1). */
+  edited?: number;
+  /** A tombstone: the author deleted it; `text` is empty (rule EDIT-2). */
+  deleted?: boolean;
   sig: string;
   /** 'pending' messages are in the outbox until the broker acknowledges them (rule OUT-1). */
   state: DeliveryState;

@@ -7,6 +7,7 @@ import {
   type TransportEvents,
   type TransportOptions,
   type TransportStatus,
+  type Will,
 } from './transport.ts';
 
 /**
@@ -113,7 +114,8 @@ export class MemoryTransport implements Transport {
     return this.#events.on(event, handler);
   }
 
-  connect(): void {
+  connect(will?: Will): void {
+    if (will !== undefined) this.options.will = will;
     this.#closed = false;
     this.#setStatus('connecting');
     queueMicrotask(() => this.#attempt());

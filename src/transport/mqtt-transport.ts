@@ -11,6 +11,7 @@ import {
   type TransportEvents,
   type TransportOptions,
   type TransportStatus,
+  type Will,
 } from './transport.ts';
 
 export interface MqttTransportOptions extends TransportOptions {
@@ -39,10 +40,12 @@ export class MqttTransport implements Transport {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #closed = true;
   #lastError: { error: TransportError; detail: string } | undefined;
+  #will: Will | undefined;
 
   constructor(options: MqttTransportOptions) {
     this.#options = options;
     this.#version = options.protocolVersion ?? 5;
+    this.#will = options.will;
   }
 
   get url(): string {
@@ -61,7 +64,8 @@ export class MqttTransport implements Transport {
     this.#events.emit('status', { status, ...extra });
   }
 
-  connect(): void {
+  connect(will?: Will): void {
+    if (will !== undefined) this.#will = will;
     const checked = checkBrokerUrl(this.#options.url, this.#options.pageProtocol);
     if (!checked.ok) {
       this.#setStatus('offline', { error: checked.error, detail: this.#options.url });
@@ -82,7 +86,8 @@ export class MqttTransport implements Transport {
   #open(): void {
     this.#client?.removeAllListeners();
     this.#client?.end(true);
-    const { will, username, password } = this.#options;
+    const { username, password } = this.#options;
+    const will = this.#will;
     const options: IClientOptions = {
       clientId: this.#options.clientId,
       protocolVersion: this.#version,

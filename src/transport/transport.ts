@@ -58,8 +58,11 @@ export interface TransportEvents {
 export interface Transport {
   readonly url: string;
   readonly status: TransportStatus;
-  /** Starts connecting; status events report progress. Subscriptions survive reconnects. */
-  connect(): void;
+  /**
+   * Starts connecting; status events report progress. Subscriptions survive reconnects. A `will`
+   * given here replaces the one from the options (it is often signed only once keys are loaded).
+   */
+  connect(will?: Will): void;
   /** Resolves once the broker acknowledged the subscription. */
   subscribe(filters: string[]): Promise<void>;
   unsubscribe(filters: string[]): Promise<void>;

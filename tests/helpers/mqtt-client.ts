@@ -12,7 +12,7 @@
 import { once, type EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
-import { generate, parser, type IConnectPacket, type Packet } from 'mqtt-packet';
+import { generate, parser, type IConnackPacket, type IConnectPacket, type Packet } from 'mqtt-packet';
 
 export const DEFAULT_WAIT_MS = 5_000;
 
@@ -43,27 +43,39 @@ export function waitFor(emitter: EventEmitter, event: string, ms = DEFAULT_WAIT_
  * tests decide when to reconnect.
  */
 export async function connectClient(url: string, options: IClientOptions = {}): Promise<MqttClient> {
+  return (await connectRecording(url, options)).client;
+}
+
+/**
+ * Like {@link connectClient}, but the message log is attached before the connection opens, so messages
+ * the broker sends right after CONNACK (a resumed session's queue) are not missed. Also returns CONNACK.
+ */
+export async function connectRecording(
+  url: string,
+  options: IClientOptions = {},
+): Promise<{ client: MqttClient; log: MessageLog; connack: IConnackPacket }> {
   const client = connect(url, {
     clientId: uniqueClientId(),
     reconnectPeriod: 0,
     connectTimeout: DEFAULT_WAIT_MS,
     ...options,
   });
+  const log = new MessageLog(client);
   try {
-    await withTimeout(
-      new Promise<void>((resolve, reject) => {
-        client.once('connect', () => resolve());
+    const connack = await withTimeout(
+      new Promise<IConnackPacket>((resolve, reject) => {
+        client.once('connect', resolve);
         client.once('error', reject);
         client.once('close', () => reject(new Error(`connection to ${url} closed before CONNACK`)));
       }),
       DEFAULT_WAIT_MS,
       `connect to ${url}`,
     );
+    return { client, log, connack };
   } catch (error) {
     client.end(true);
     throw error;
   }
-  return client;
 }
 
 /** Ends clients, ignoring ones that are already gone. `force` skips the DISCONNECT packet. */
@@ -204,7 +216,13 @@ export class RawMqttClient {
     connect: Partial<Omit<IConnectPacket, 'cmd'>> = {},
   ): Promise<{ raw: RawMqttClient; connack: Packet }> {
     const raw = await RawMqttClient.open(port);
-    raw.send({ cmd: 'connect', clientId: uniqueClientId('raw'), protocolVersion: 4, keepalive: 0, ...connect });
+    raw.send({
+      cmd: 'connect',
+      clientId: uniqueClientId('raw'),
+      protocolVersion: 4,
+      keepalive: 0,
+      ...connect,
+    });
     const connack = await raw.next('connack');
     return { raw, connack };
   }

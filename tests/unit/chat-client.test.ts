@@ -1,22 +1,222 @@
 import { describe, expect, it } from 'vitest';
+import type { ChatClient } from '../../src/core/chat-client.ts';
+import type { Member, PresenceChange } from '../../src/core/presence.ts';
+import { encodeEnvelope } from '../../src/protocol/envelope.ts';
+import { PAGE_SIZE } from '../../src/protocol/history.ts';
+import { generateIdentity } from '../../src/protocol/keys.ts';
+import { makeMessage, makeReaction } from '../../src/protocol/messages.ts';
 import { MemoryBroker } from '../../src/transport/memory-transport.ts';
 import { makeClient, timeline, until } from '../helpers/fixtures.ts';
 
+const joined = async (broker: MemoryBroker, name: string, room = 'lobby', extra = {}) => {
+  const client = await makeClient(broker, name, extra);
+  const seen = timeline(client, room);
+  await client.start();
+  await until(() => client.transport.status === 'online', 'online');
+  await client.join(room);
+  return { client, seen };
+};
+
+const sendOk = async (client: ChatClient, room: string, text: string, reply?: string) => {
+  const sent = await client.send(room, text, reply === undefined ? {} : { reply });
+  if (typeof sent === 'string') throw new Error(sent);
+  return sent;
+};
+
 describe('ChatClient over the memory transport', () => {
-  it('delivers a message from one client to another in the same room', async () => {
+  it('delivers a message live, attributed to its verified sender (MSG-1)', async () => {
     const broker = new MemoryBroker();
-    const alice = await makeClient(broker, 'Alice');
-    const bob = await makeClient(broker, 'Bob');
-    const seen = timeline(bob, 'lobby');
-    alice.start();
-    bob.start();
-    await alice.join('lobby');
-    await bob.join('lobby');
-    const sent = await alice.send('lobby', 'hello bob');
-    expect(typeof sent).toBe('object');
-    await until(() => seen.size === 1, 'bob to receive');
-    const [message] = [...seen.values()];
-    expect(message?.text).toBe('hello bob');
-    expect(message?.from).toBe(alice.identity.userId);
+    const alice = await joined(broker, 'Alice');
+    const bob = await joined(broker, 'Bob');
+    await sendOk(alice.client, 'lobby', 'hello bob');
+    await until(() => bob.seen.size === 1, 'bob to receive');
+    const [message] = [...bob.seen.values()];
+    expect(message).toMatchObject({ text: 'hello bob', from: alice.client.identity.userId, name: 'Alice' });
+  });
+
+  it('shows my message at once as pending, then sent, once (OUT-1)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    const states: string[] = [];
+    alice.client.on('messages', (_room, messages) => states.push(...messages.map((m) => m.state)));
+    await sendOk(alice.client, 'lobby', 'hi');
+    await until(() => states.includes('sent'), 'sent');
+    await alice.client.idle();
+    expect(states).toEqual(['pending', 'sent']);
+    expect(alice.seen.size).toBe(1);
+  });
+
+  it('does not send empty or whitespace-only text', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    expect(await alice.client.send('lobby', '  \n ')).toBe('empty');
+    expect(await alice.client.send('elsewhere', 'hi')).toBe('not-joined');
+  });
+
+  it('gives a late joiner the history, spread over pages of PAGE_SIZE (HIST-2, HIST-6)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    for (let i = 0; i < PAGE_SIZE + 20; i++) await sendOk(alice.client, 'lobby', `m${i}`);
+    const pages = new Set([...broker.retained.keys()].filter((t) => t.includes('/msg/')).map((t) => t.split('/')[5]));
+    expect(pages).toEqual(new Set(['0', '1']));
+    const bob = await joined(broker, 'Bob');
+    await until(() => bob.seen.size === PAGE_SIZE + 20, 'history', 10_000);
+  });
+
+  it('ignores a forged message claiming another sender (SIG-3)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    const bob = await joined(broker, 'Bob');
+    const mallory = await generateIdentity();
+    const forged = await makeMessage(bob.client.topics, mallory, {
+      room: 'lobby',
+      page: 0,
+      id: 'f'.repeat(32),
+      name: 'Alice',
+      ts: Date.now(),
+      text: 'send me money',
+    });
+    const claimed = encodeEnvelope({ ...forged.envelope, from: alice.client.identity.userId });
+    broker.publish(forged.topic, claimed, { qos: 1, retain: true });
+    broker.publish(forged.topic, new TextEncoder().encode('{"v":1'), { qos: 1, retain: false });
+    await until(() => bob.client.rejections.total >= 2, 'rejections');
+    expect(bob.client.rejections.counts.signature).toBe(1);
+    expect(bob.client.rejections.counts.json).toBe(1);
+    expect(bob.seen.size).toBe(0);
+  });
+
+  it('applies edits and deletes by the author, not by others (EDIT-1, EDIT-2, EDIT-3)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    const bob = await joined(broker, 'Bob');
+    const sent = await sendOk(alice.client, 'lobby', 'helo');
+    await until(() => bob.seen.get(sent.id)?.text === 'helo', 'original');
+    expect(await bob.client.edit(sent.id, 'pwned')).toBe('not-yours');
+    await alice.client.edit(sent.id, 'hello');
+    await until(() => bob.seen.get(sent.id)?.text === 'hello', 'edit');
+    expect(bob.seen.get(sent.id)?.edited).toBeGreaterThan(0);
+    const mallory = await generateIdentity();
+    const { room, page, id, name, ts } = sent;
+    const draft = { room, page, id, name, ts, text: 'hijacked', edited: ts + 99 };
+    const hijack = await makeMessage(bob.client.topics, mallory, draft);
+    broker.publish(hijack.topic, hijack.payload, { qos: 1, retain: true });
+    await until(() => bob.client.rejections.counts.topic === 1, 'hijack rejected');
+    await alice.client.delete(sent.id);
+    await until(() => bob.seen.get(sent.id)?.deleted === true, 'delete');
+    expect(bob.seen.get(sent.id)?.text).toBe('');
+  });
+
+  it('counts one like per user, live, and a late joiner sees the same (REACT-1..3)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    const bob = await joined(broker, 'Bob');
+    const summaries = new Map<string, Record<string, string[]>>();
+    bob.client.on('reactions', (_room, id, summary) => summaries.set(id, summary));
+    const sent = await sendOk(alice.client, 'lobby', 'like me');
+    await until(() => bob.seen.has(sent.id), 'message');
+    await alice.client.toggleReaction('lobby', sent.id);
+    await bob.client.toggleReaction('lobby', sent.id);
+    await bob.client.toggleReaction('lobby', sent.id, '🎉');
+    await until(() => summaries.get(sent.id)?.['like']?.length === 2, 'two likes');
+    await alice.client.toggleReaction('lobby', sent.id);
+    await until(() => summaries.get(sent.id)?.['like']?.length === 1, 'unlike');
+    // A forged like: signed by Mallory on Alice's topic.
+    const mallory = await generateIdentity();
+    const forged = await makeReaction(bob.client.topics, mallory, { room: 'lobby', page: 0, id: sent.id }, ['like'], Date.now());
+    broker.publish(bob.client.topics.react('lobby', 0, sent.id, alice.client.identity.userId), forged.payload, {
+      qos: 1,
+      retain: true,
+    });
+    await until(() => bob.client.rejections.total === 1, 'forged like rejected');
+    const carol = await joined(broker, 'Carol');
+    const carolSummary = new Map<string, Record<string, string[]>>();
+    carol.client.on('reactions', (_room, id, summary) => carolSummary.set(id, summary));
+    await until(() => carol.client.reactions.summary(sent.id)['🎉']?.length === 1, 'carol sees reactions');
+    expect(carol.client.reactions.summary(sent.id)).toEqual({
+      like: [bob.client.identity.userId],
+      '🎉': [bob.client.identity.userId],
+    });
+  });
+
+  it('lists members, reports joins, graceful leaves and wills (PRES-1, PRES-3)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    let members: Member[] = [];
+    const changes: PresenceChange[] = [];
+    alice.client.on('presence', (_room, list, change) => {
+      members = list;
+      changes.push(...change);
+    });
+    const bob = await joined(broker, 'Bob');
+    const carol = await joined(broker, 'Carol');
+    await until(() => members.length === 3, 'three members');
+    expect(members.map((m) => m.name)).toEqual(['Alice', 'Bob', 'Carol']);
+    await bob.client.close();
+    await until(() => members.length === 2, 'bob left');
+    broker.cut(`mqchat-${carol.client.conn}`);
+    await until(() => members.length === 1, 'carol dropped');
+    expect(changes.map((c) => `${c.kind} ${c.name}`)).toEqual([
+      'join Alice',
+      'join Bob',
+      'join Carol',
+      'leave Bob',
+      'leave Carol',
+    ]);
+  });
+
+  it('expires members whose heartbeats stop, within 2.5 beats (PRES-4)', async () => {
+    let now = 1_000_000;
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice', 'lobby', { now: () => now, heartbeatSeconds: () => 10 });
+    const bob = await joined(broker, 'Bob', 'lobby', { now: () => now, heartbeatSeconds: () => 10 });
+    await until(() => alice.client.members('lobby').length === 2, 'both');
+    // Bob's broker connection dies without a will (a broker crash loses wills).
+    broker.stop();
+    broker.start();
+    await bob.client.transport.close();
+    await until(() => alice.client.transport.status === 'online', 'alice back', 5000);
+    now += 24_000;
+    alice.client.expirePresence();
+    expect(alice.client.members('lobby').length).toBe(2);
+    now += 2_000;
+    await alice.client.rename('Alice');
+    await until(() => alice.client.members('lobby').find((m) => m.name === 'Alice')?.seen === now, 'alice beat');
+    alice.client.expirePresence();
+    expect(alice.client.members('lobby').map((m) => m.name)).toEqual(['Alice']);
+  });
+
+  it('discovers rooms others created (ROOM-3)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    await alice.client.createRoom('games', 'Games', 'board games');
+    const bob = await joined(broker, 'Bob');
+    await until(() => bob.client.directory.has('games'), 'directory');
+    expect(bob.client.directory.get('games')).toMatchObject({
+      title: 'Games',
+      desc: 'board games',
+      creator: alice.client.identity.userId,
+    });
+  });
+
+  it('shows who is typing (PRES-6)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    const bob = await joined(broker, 'Bob');
+    let typing: string[] = [];
+    bob.client.on('typing', (_room, users) => (typing = users.map((u) => u.name)));
+    await alice.client.typing('lobby');
+    await until(() => typing.includes('Alice'), 'typing');
+  });
+
+  it('republishes the outbox after a reconnect with the same id (OUT-2)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice', 'lobby', {});
+    const bob = await joined(broker, 'Bob');
+    broker.stop();
+    const sent = await sendOk(alice.client, 'lobby', 'while offline');
+    expect(alice.seen.get(sent.id)?.state).toBe('pending');
+    broker.start();
+    await until(() => bob.seen.get(sent.id)?.text === 'while offline', 'delivered after reconnect', 10_000);
+    await until(() => alice.seen.get(sent.id)?.state === 'sent', 'sent');
   });
 });

@@ -1,0 +1,26 @@
+/** Scroll helpers for a list that grows at both ends (a chat log). */
+
+/** True when `el` is scrolled to within `slack` pixels of its end. */
+export const nearBottom = (el: HTMLElement, slack = 48): boolean =>
+  el.scrollHeight - el.scrollTop - el.clientHeight <= slack;
+
+/** True when `el` is scrolled to within `slack` pixels of its start and can scroll at all. */
+export const nearTop = (el: HTMLElement, slack = 96): boolean =>
+  el.scrollTop <= slack && el.scrollHeight > el.clientHeight;
+
+export const scrollToBottom = (el: HTMLElement): void => {
+  el.scrollTop = el.scrollHeight;
+};
+
+/**
+ * Snapshot before a list changes, and the fix-up after: when content was added above the view
+ * (older history), keep what the reader was looking at in place. Browsers' own scroll anchoring is
+ * missing in Safari and fights manual scrolling, so the list sets `overflow-anchor: none`.
+ */
+export const keepPosition = (el: HTMLElement): (() => void) => {
+  const height = el.scrollHeight;
+  const top = el.scrollTop;
+  return () => {
+    el.scrollTop = top + (el.scrollHeight - height);
+  };
+};

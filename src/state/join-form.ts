@@ -1,0 +1,57 @@
+import { checkBrokerUrl } from '../core/urls.ts';
+import { cleanName } from '../protocol/names.ts';
+import { normaliseRoomName } from '../protocol/rooms.ts';
+
+/** What the join form holds: as typed, not yet cleaned. */
+export interface JoinInput {
+  name: string;
+  room: string;
+  url: string;
+}
+
+export type JoinErrors = {
+  name?: 'empty';
+  room?: 'empty' | 'too-long' | 'invalid';
+  url?: 'invalid-url' | 'mixed-content';
+};
+
+export type JoinCheck = { ok: true; value: JoinInput } | { ok: false; errors: JoinErrors };
+
+/** Validates and normalises the join form: cleaned name, normal-form room, checked URL. */
+export const checkJoin = (input: JoinInput, pageProtocol: string): JoinCheck => {
+  const name = cleanName(input.name);
+  const room = normaliseRoomName(input.room);
+  const url = checkBrokerUrl(input.url, pageProtocol);
+  if (name !== '' && room.ok && url.ok) return { ok: true, value: { name, room: room.room, url: url.url } };
+  return {
+    ok: false,
+    errors: {
+      ...(name === '' && { name: 'empty' as const }),
+      ...(!room.ok && { room: room.error }),
+      ...(!url.ok && { url: url.error }),
+    },
+  };
+};
+
+export const DEFAULT_ROOM = 'lobby';
+
+/**
+ * The broker URL offered when nothing else says: the build's VITE_BROKER_URL, else the bundled
+ * broker's port on the host that served a local page, else on localhost.
+ */
+export const defaultBrokerUrl = (fromEnv: string | undefined, hostname: string): string => {
+  if (fromEnv !== undefined && fromEnv.trim() !== '') return fromEnv.trim();
+  const local = hostname === 'localhost' || hostname === '127.0.0.1';
+  return `ws://${local ? hostname : 'localhost'}:8888`;
+};
+
+/** Prefill order: a link's query (?broker=…&room=…), then what was used last time, then defaults. */
+export const prefill = (
+  saved: Partial<JoinInput>,
+  query: URLSearchParams,
+  fallbackUrl: string,
+): JoinInput => ({
+  name: saved.name ?? '',
+  room: query.get('room') ?? saved.room ?? DEFAULT_ROOM,
+  url: query.get('broker') ?? saved.url ?? fallbackUrl,
+});
