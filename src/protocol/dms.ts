@@ -253,7 +253,7 @@ export const openDirect = async (input: SealedInput): Promise<OpenedDirect> => {
     envelope.id === sealed.id &&
     sealed.id === id &&
     isUserId(owner) &&
-    
+    (owner === envelope.to || owner === envelope.from) &&
     topic.endsWith(`/dm/${owner}/${id}`);
   return bound ? { ok: true, envelope } : { ok: false, reason: 'binding' };
 };
