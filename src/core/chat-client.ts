@@ -304,6 +304,8 @@ export class ChatClient {
     const opensPage = !state.pages.known.has(page);
     const id = makeMessageId(this.#random);
     const ts = this.#now();
+    // Count the message in its page before signing (async), so concurrent sends see it (rule HIST-2).
+    state.pages.add(page, id);
     const { envelope } = await makeMessage(this.topics, this.identity, {
       room,
       page,
