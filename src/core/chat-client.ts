@@ -6,11 +6,14 @@ import {
   TEXT_MAX_LENGTH,
   verifyEnvelope,
   type DeleteEnvelope,
+  type DirectEnvelope,
   type Envelope,
   type MessageEnvelope,
   type RejectReason,
 } from '../protocol/envelope.ts';
 import { clampTimestamp, HISTORY_WINDOW } from '../protocol/history.ts';
+import { compareKnownKey, makeKeyAnnouncement, type DhKeyPair } from '../protocol/dh.ts';
+import { openDirect, sealDirect } from '../protocol/dms.ts';
 import { makeMessageId, randomBytes, toHexId } from '../protocol/ids.ts';
 import type { Identity } from '../protocol/keys.ts';
 import {
@@ -54,6 +57,8 @@ export interface ChatClientOptions {
   headWaitMs?: number;
   /** Delay before a batch of received messages is stored and emitted (ms, default 0). */
   flushMs?: number;
+  /** This device's DM key pair (rule DM-1); without it DMs are off. */
+  dh?: DhKeyPair;
   /** Overrides the presence heartbeat (seconds), for tests with short clocks. */
   heartbeatSeconds?: (members: number) => number;
 }
@@ -76,10 +81,20 @@ export interface ChatEvents {
   presence: (room: string, members: Member[], changes: PresenceChange[]) => void;
   typing: (room: string, users: { user: string; name: string }[]) => void;
   directory: (entries: RoomEntry[]) => void;
+  /** A DM key was seen: 'changed' means it differs from the first one seen for that user (rule DM-1). */
+  key: (user: string, status: KeyStatus) => void;
   rejected: (reason: RejectReason, topic: string) => void;
 }
 
-export type SendError = 'empty' | 'too-long' | 'not-joined' | 'not-found' | 'not-yours';
+export type SendError = 'empty' | 'too-long' | 'not-joined' | 'not-found' | 'not-yours' | 'no-key';
+
+export type KeyStatus = 'new' | 'same' | 'changed';
+
+/** DM conversations live in the store and timeline under this pseudo-room; `@` is never in a room name. */
+export const dmRoom = (peer: string): string => `@${peer}`;
+export const dmPeer = (room: string): string | undefined => (room.startsWith('@') ? room.slice(1) : undefined);
+
+const KNOWN_KEYS = 'known-dh-keys';
 
 interface RoomState {
   pages: RoomPages;
@@ -110,6 +125,9 @@ export class ChatClient {
   /** Latest display name seen per user id. */
   readonly names = new Map<string, string>();
   readonly directory = new Map<string, RoomEntry>();
+  /** DM keys by user: the key in use and whether it changed since first seen (rule DM-1). */
+  readonly keys = new Map<string, { dh: string; status: KeyStatus }>();
+  #knownKeys: Record<string, string> = {};
   /** This tab's connection id, carried by presence and the Last Will (rule PRES-3). */
   readonly conn: string;
   name: string;
@@ -152,8 +170,11 @@ export class ChatClient {
   /** Connects with a signed Last Will (rule PRES-3) and subscribes to the room directory. */
   async start(): Promise<void> {
     const will = await makeGone(this.topics, this.identity, this.conn, this.#now());
+    this.#knownKeys = (await this.#options.store.getSetting<Record<string, string>>(KNOWN_KEYS)) ?? {};
     this.transport.connect({ topic: will.topic, payload: will.payload, qos: 1, retain: true });
-    await this.transport.subscribe([this.topics.directoryAll()]);
+    const me = this.identity.userId;
+    const dms = this.#options.dh ? [this.topics.inbox(me), this.topics.key(me)] : [];
+    await this.transport.subscribe([this.topics.directoryAll(), ...dms]);
   }
 
   get rooms(): string[] {
@@ -166,6 +187,7 @@ export class ChatClient {
 
   #online(): void {
     void this.#flushOutbox();
+    void this.#announceKey();
     for (const room of this.#rooms.keys()) void this.#beat(room);
   }
 
@@ -379,6 +401,8 @@ export class ChatClient {
 
   /** Publishes (or republishes, with the same id and signature) a stored message (rule OUT-2). */
   async #publishStored(message: StoredMessage): Promise<void> {
+    // A DM is never published as a room message: an unacknowledged one becomes 'failed' instead.
+    if (dmPeer(message.room) !== undefined) return this.#settle(message, 'failed');
     if (this.#inflight.has(message.sig)) return;
     this.#inflight.add(message.sig);
     const topic = this.topics.message(message.room, message.page, message.id);
@@ -496,6 +520,112 @@ export class ChatClient {
     await Promise.all(this.rooms.map((room) => this.#announce(room, true).catch(() => undefined)));
   }
 
+  // ---- direct messages ---------------------------------------------------------------------
+
+  async #announceKey(): Promise<void> {
+    const dh = this.#options.dh;
+    if (dh === undefined) return;
+    const announcement = await makeKeyAnnouncement(this.topics, this.identity, dh.publicKey, this.#now());
+    await this.#publish(announcement).catch(() => undefined);
+  }
+
+  /** Opens a DM conversation: its stored history, and a watch on the peer's key (rule DM-1). */
+  async openDm(peer: string): Promise<StoredMessage[]> {
+    if (!this.#watched.has(`key:${peer}`)) {
+      this.#watched.add(`key:${peer}`);
+      await this.transport.subscribe([this.topics.key(peer)]);
+    }
+    const stored = await this.#options.store.getMessages(dmRoom(peer), { limit: HISTORY_WINDOW });
+    if (stored.length > 0) this.#events.emit('messages', dmRoom(peer), stored);
+    return stored;
+  }
+
+  /**
+   * Sends an end-to-end encrypted DM (rules DM-2..DM-5): sealed to the peer's announced key and to my
+   * own, published to both inboxes; shown at once as pending like room messages.
+   */
+  async sendDm(peer: string, input: string): Promise<StoredMessage | SendError> {
+    const dh = this.#options.dh;
+    const peerKey = peer === this.identity.userId ? dh?.publicKey : this.keys.get(peer)?.dh;
+    if (dh === undefined || peerKey === undefined) return 'no-key';
+    const text = cleanText(input).trim();
+    if (text.length === 0) return 'empty';
+    if (text.length > TEXT_MAX_LENGTH) return 'too-long';
+    const ts = this.#now();
+    const sealed = await sealDirect({
+      topics: this.topics,
+      identity: this.identity,
+      to: peer,
+      toDhKey: peerKey,
+      ownDhKey: dh.publicKey,
+      id: makeMessageId(this.#random),
+      name: this.name,
+      ts,
+      text,
+    });
+    const first = sealed[0];
+    if (first === undefined) return 'no-key';
+    const stored = directToStored(peer, first.envelope, ts, 'pending');
+    this.#dmSigs.set(stored.id, stored.sig);
+    await this.#options.store.putMessages([stored]);
+    this.#events.emit('messages', stored.room, [stored]);
+    try {
+      await Promise.all(sealed.map((outgoing) => this.#publish(outgoing)));
+      await this.#settle(stored, 'sent');
+    } catch {
+      await this.#settle(stored, 'failed');
+    }
+    return stored;
+  }
+
+  readonly #dmSigs = new Map<string, string>();
+
+  async #receiveDm(topic: string, owner: string, id: string, payload: Uint8Array): Promise<void> {
+    const dh = this.#options.dh;
+    if (dh === undefined || owner !== this.identity.userId) return;
+    const opened = await openDirect({
+      topic,
+      owner,
+      id,
+      payload,
+      dhPrivateKey: dh.privateKey,
+      dhPublicKey: dh.publicKey,
+    });
+    if (!opened.ok) {
+      const reason = opened.reason === 'decrypt' || opened.reason === 'binding' ? 'signature' : opened.reason;
+      return this.#reject(reason, topic);
+    }
+    const envelope = opened.envelope;
+    if (this.#dmSigs.get(envelope.id) === envelope.sig) return;
+    this.#dmSigs.set(envelope.id, envelope.sig);
+    const peer = envelope.from === this.identity.userId ? envelope.to : envelope.from;
+    this.names.set(envelope.from, envelope.name);
+    this.#queue(directToStored(peer, envelope, this.#now(), 'sent'));
+  }
+
+  async #applyKey(user: string, dh: string): Promise<void> {
+    const status = compareKnownKey(this.#knownKeys[user], dh);
+    if (status === 'new') {
+      this.#knownKeys[user] = dh;
+      await this.#options.store.putSetting(KNOWN_KEYS, { ...this.#knownKeys });
+    }
+    const known = this.keys.get(user);
+    // Once a key changed, the warning stays until the user accepts the new key.
+    const shown = known?.status === 'changed' && status === 'same' ? 'same' : status;
+    this.keys.set(user, { dh, status: shown });
+    this.#events.emit('key', user, shown);
+  }
+
+  /** Trusts a user's new DM key after a 'changed' warning. */
+  async acceptKey(user: string): Promise<void> {
+    const key = this.keys.get(user);
+    if (key === undefined) return;
+    this.#knownKeys[user] = key.dh;
+    await this.#options.store.putSetting(KNOWN_KEYS, { ...this.#knownKeys });
+    this.keys.set(user, { dh: key.dh, status: 'same' });
+    this.#events.emit('key', user, 'same');
+  }
+
   // ---- receiving ---------------------------------------------------------------------------
 
   #reject(reason: RejectReason, topic: string): void {
@@ -508,6 +638,7 @@ export class ChatClient {
     const parsed = parseTopic(this.topics.prefix, topic);
     // Zero-length payloads clear a retained topic; there is nothing to show.
     if (parsed === undefined || payload.length === 0) return;
+    if (parsed.kind === 'dm') return this.#receiveDm(topic, parsed.owner, parsed.id, payload);
     const decoded = parseEnvelope(payload);
     if (!decoded.ok) return this.#reject(decoded.reason, topic);
     const envelope = decoded.envelope;
@@ -516,7 +647,10 @@ export class ChatClient {
       if (await this.#verify(topic, envelope)) this.#applyGlobal(parsed, envelope);
       return;
     }
-    if (parsed.kind === 'key' || parsed.kind === 'dm') return;
+    if (parsed.kind === 'key') {
+      if (envelope.t === 'key' && (await this.#verify(topic, envelope))) await this.#applyKey(parsed.user, envelope.dh);
+      return;
+    }
     const state = this.#rooms.get(parsed.room);
     if (state === undefined) return;
     if (parsed.kind === 'message' && state.known.get(parsed.id)?.sig === envelope.sig) {
@@ -709,6 +843,25 @@ const toStored = (
   text: envelope.text,
   ...(envelope.reply !== undefined && { reply: envelope.reply }),
   ...(envelope.edited !== undefined && { edited: envelope.edited }),
+  sig: envelope.sig,
+  state,
+});
+
+/** A DM as a timeline entry in its conversation's pseudo-room (page 0). */
+const directToStored = (
+  peer: string,
+  envelope: DirectEnvelope,
+  now: number,
+  state: StoredMessage['state'],
+): StoredMessage => ({
+  room: dmRoom(peer),
+  page: 0,
+  id: envelope.id,
+  from: envelope.from,
+  name: envelope.name,
+  ts: envelope.ts,
+  sortTs: clampTimestamp(envelope.ts, now, FUTURE_SKEW_MS),
+  text: envelope.text,
   sig: envelope.sig,
   state,
 });

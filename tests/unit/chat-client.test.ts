@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { ChatClient } from '../../src/core/chat-client.ts';
+import { dmRoom, type ChatClient } from '../../src/core/chat-client.ts';
+import { generateDhKeyPair } from '../../src/protocol/dh.ts';
+import { MemoryStore } from '../../src/storage/memory-store.ts';
 import type { Member, PresenceChange } from '../../src/core/presence.ts';
 import { encodeEnvelope } from '../../src/protocol/envelope.ts';
 import { PAGE_SIZE } from '../../src/protocol/history.ts';
@@ -218,5 +220,54 @@ describe('ChatClient over the memory transport', () => {
     broker.start();
     await until(() => bob.seen.get(sent.id)?.text === 'while offline', 'delivered after reconnect', 10_000);
     await until(() => alice.seen.get(sent.id)?.state === 'sent', 'sent');
+  });
+});
+
+describe('direct messages over the memory transport (DM-1..DM-5)', () => {
+  const withDh = async () => ({ dh: await generateDhKeyPair() });
+
+  it('delivers an encrypted DM readable by the recipient and the sender only', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice', 'lobby', await withDh());
+    const bob = await joined(broker, 'Bob', 'lobby', await withDh());
+    const carol = await joined(broker, 'Carol', 'lobby', await withDh());
+    const bobId = bob.client.identity.userId;
+    const aliceDm = timeline(alice.client, dmRoom(bobId));
+    const bobDm = timeline(bob.client, dmRoom(alice.client.identity.userId));
+    const carolAll: string[] = [];
+    carol.client.on('messages', (_room, messages) => carolAll.push(...messages.map((m) => m.text)));
+    expect(await alice.client.sendDm(bobId, 'before key')).toBe('no-key');
+    await alice.client.openDm(bobId);
+    await until(() => alice.client.keys.has(bobId), 'bob key');
+    const sent = await alice.client.sendDm(bobId, 'secret for bob');
+    expect(typeof sent).toBe('object');
+    await until(() => [...bobDm.values()].some((m) => m.text === 'secret for bob'), 'bob reads it');
+    await until(() => aliceDm.size === 1 && [...aliceDm.values()][0]?.state === 'sent', 'alice sent');
+    const wire = broker.log.filter((p) => p.topic.includes('/dm/')).map((p) => new TextDecoder().decode(p.payload));
+    expect(wire).toHaveLength(2);
+    for (const payload of wire) {
+      expect(payload).not.toContain('secret');
+      expect(payload).not.toContain(alice.client.identity.userId);
+    }
+    expect(carolAll).not.toContain('secret for bob');
+  });
+
+  it('warns when a known user announces a different key', async () => {
+    const broker = new MemoryBroker();
+    const store = new MemoryStore();
+    const alice = await joined(broker, 'Alice', 'lobby', { ...(await withDh()), store });
+    const bob = await joined(broker, 'Bob', 'lobby', await withDh());
+    const bobId = bob.client.identity.userId;
+    await alice.client.openDm(bobId);
+    await until(() => alice.client.keys.get(bobId)?.status === 'new', 'first key');
+    await alice.client.close();
+    // Bob on a new device with the same identity but a new DM key.
+    const bob2 = await joined(broker, 'Bob', 'lobby', { ...(await withDh()), identity: bob.client.identity });
+    const again = await joined(broker, 'Alice', 'lobby', { dh: await generateDhKeyPair(), store, identity: alice.client.identity });
+    await again.client.openDm(bobId);
+    await until(() => again.client.keys.get(bobId)?.status === 'changed', 'changed key warning');
+    await again.client.acceptKey(bobId);
+    expect(again.client.keys.get(bobId)?.status).toBe('same');
+    await bob2.client.close();
   });
 });
