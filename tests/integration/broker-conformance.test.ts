@@ -85,6 +85,12 @@ function disconnected(clientId: string): Promise<void> {
   );
 }
 
+/** The packet id of a QoS > 0 packet (mqtt-packet types it as optional). */
+function idOf(packet: { messageId?: number | undefined }): number {
+  if (packet.messageId === undefined) throw new Error('packet has no messageId');
+  return packet.messageId;
+}
+
 const publishPacket = (topic: string, payload: string, extra: Partial<IPublishPacket> = {}): Packet => ({
   cmd: 'publish',
   topic,
@@ -175,11 +181,13 @@ describe('retained messages', () => {
     const watcher = await client();
     const watched = new MessageLog(watcher);
     await watcher.subscribeAsync('retain/clear/+');
-    for (const name of ['a', 'b', 'c']) await publisher.publishAsync(`retain/clear/${name}`, name, { retain: true, qos: 1 });
+    for (const name of ['a', 'b', 'c'])
+      await publisher.publishAsync(`retain/clear/${name}`, name, { retain: true, qos: 1 });
     // The sentinel is published last and sorts last, so in both the memory store (insertion order) and
     // level (key order) it is the last retained message replayed to a new subscription.
     await publisher.publishAsync('retain/clear/zz-sentinel', 'stays', { retain: true, qos: 1 });
-    for (const name of ['a', 'b']) await publisher.publishAsync(`retain/clear/${name}`, '', { retain: true, qos: 1 });
+    for (const name of ['a', 'b'])
+      await publisher.publishAsync(`retain/clear/${name}`, '', { retain: true, qos: 1 });
 
     // The empty retained PUBLISH is still delivered to current subscribers as a normal message.
     const empties = await watched.waitForCount(2, (m) => m.payload.length === 0);
@@ -203,7 +211,9 @@ describe('will messages', () => {
     const subscriber = await client();
     const log = new MessageLog(subscriber);
     await subscriber.subscribeAsync('will/abrupt', { qos: 1 });
-    const dying = await client({ will: { topic: 'will/abrupt', payload: Buffer.from('gone'), qos: 1, retain: false } });
+    const dying = await client({
+      will: { topic: 'will/abrupt', payload: Buffer.from('gone'), qos: 1, retain: false },
+    });
     dying.stream.destroy();
     const will = await log.waitForTopic('will/abrupt');
     expect(will.text).toBe('gone');
@@ -231,7 +241,9 @@ describe('will messages', () => {
   });
 
   it('retains the will when Will Retain is set [MQTT-3.1.2-17]', async () => {
-    const dying = await client({ will: { topic: 'will/retained', payload: Buffer.from('last words'), qos: 1, retain: true } });
+    const dying = await client({
+      will: { topic: 'will/retained', payload: Buffer.from('last words'), qos: 1, retain: true },
+    });
     const clientId = dying.options.clientId ?? '';
     const gone = disconnected(clientId);
     dying.stream.destroy();
@@ -254,7 +266,9 @@ describe('client identifiers', () => {
   }
 
   it('accepts a zero-length client id with CleanSession=1 and assigns a unique one [MQTT-3.1.3-6], [MQTT-3.1.3-7]', async () => {
-    const assigned = new Promise<string>((resolve) => broker.aedes.once('client', (joined) => resolve(joined.id)));
+    const assigned = new Promise<string>((resolve) =>
+      broker.aedes.once('client', (joined) => resolve(joined.id)),
+    );
     const anonymous = await rawOpen();
     anonymous.sendBytes(emptyIdConnect(true));
     expect(await anonymous.next('connack')).toMatchObject({ returnCode: 0, sessionPresent: false });
@@ -304,7 +318,8 @@ describe('offline message queueing', () => {
     await first.endAsync();
 
     const publisher = await client();
-    for (const qos of [0, 1, 2] as const) await publisher.publishAsync(`offline/qos${qos}`, `sent at ${qos}`, { qos });
+    for (const qos of [0, 1, 2] as const)
+      await publisher.publishAsync(`offline/qos${qos}`, `sent at ${qos}`, { qos });
 
     const { log, connack } = await recording({ clientId, clean: false });
     expect(connack.sessionPresent).toBe(true); // [MQTT-3.2.2-2]
@@ -397,13 +412,18 @@ describe('redelivery on reconnect', () => {
     expect(second.connack).toMatchObject({ returnCode: 0, sessionPresent: true });
     const again1 = await second.raw.next('publish', (p) => p.topic === 'redeliver/one');
     const again2 = await second.raw.next('publish', (p) => p.topic === 'redeliver/two');
-    expect([again1.messageId, again1.qos, again2.messageId, again2.qos]).toEqual([q1.messageId, 1, q2.messageId, 2]);
+    expect([again1.messageId, again1.qos, again2.messageId, again2.qos]).toEqual([
+      q1.messageId,
+      1,
+      q2.messageId,
+      2,
+    ]);
     // DEVIATION [MQTT-3.3.1-1]: a re-delivered PUBLISH must carry DUP=1; aedes sends DUP=0
     // (moscajs/aedes#601, open).
     expect([again1.dup, again2.dup]).toEqual([false, false]);
 
     // Acknowledge the QoS 2 message halfway (PUBREC), then drop again: the PUBREL must come back.
-    second.raw.send({ cmd: 'pubrec', messageId: q2.messageId });
+    second.raw.send({ cmd: 'pubrec', messageId: idOf(q2) });
     expect(await second.raw.next('pubrel')).toMatchObject({ messageId: q2.messageId });
     gone = disconnected(clientId);
     second.raw.destroy();
@@ -412,8 +432,8 @@ describe('redelivery on reconnect', () => {
     const third = await raw(session);
     await third.raw.next('publish', (p) => p.topic === 'redeliver/one' && p.messageId === q1.messageId);
     await third.raw.next('pubrel', (p) => p.messageId === q2.messageId);
-    third.raw.send({ cmd: 'puback', messageId: q1.messageId });
-    third.raw.send({ cmd: 'pubcomp', messageId: q2.messageId });
+    third.raw.send({ cmd: 'puback', messageId: idOf(q1) });
+    third.raw.send({ cmd: 'pubcomp', messageId: idOf(q2) });
     // Once acknowledged, nothing is resent. The barrier is queued while the client is offline, behind
     // anything still pending, so receiving it alone proves the queue is otherwise empty.
     gone = disconnected(clientId);
@@ -441,11 +461,14 @@ describe('subscribe failure and topic filters', () => {
     },
   );
 
-  it.each(['+', '#', 'a/+/#', '/', '//', '+/+', 'sport/tennis/#'])('accepts the valid filter %j', async (filter) => {
-    const { raw: subscriber } = await raw();
-    subscriber.send({ cmd: 'subscribe', messageId: 6, subscriptions: [{ topic: filter, qos: 1 }] });
-    expect(await subscriber.next('suback')).toMatchObject({ messageId: 6, granted: [1] });
-  });
+  it.each(['+', '#', 'a/+/#', '/', '//', '+/+', 'sport/tennis/#'])(
+    'accepts the valid filter %j',
+    async (filter) => {
+      const { raw: subscriber } = await raw();
+      subscriber.send({ cmd: 'subscribe', messageId: 6, subscriptions: [{ topic: filter, qos: 1 }] });
+      expect(await subscriber.next('suback')).toMatchObject({ messageId: 6, granted: [1] });
+    },
+  );
 });
 
 describe('$-topics', () => {
@@ -509,10 +532,25 @@ describe('protocol violations close the connection', () => {
     await twice.waitForClose();
   });
 
-  it('DEVIATION: closes on an unsupported protocol level without CONNACK 0x01 [MQTT-3.1.2-2]', async () => {
-    // The spec wants CONNACK 0x01 first; mqtt-packet's parser rejects the CONNECT before aedes sees it.
+  it('refuses MQTT 5 with CONNACK 0x01, so clients can fall back to 3.1.1 at once [MQTT-3.1.2-2]', async () => {
+    // PROTOCOL.md CONN-3: mqchat clients try MQTT 5 first. mqtt.js reports the refusal as error code 1.
+    const refused = connectClient(`${broker.urls.ws}/mqtt`, { protocolVersion: 5 });
+    await expect(refused).rejects.toMatchObject({ code: 1 });
+    const fallback = await client({ protocolVersion: 4 });
+    expect(fallback.connected).toBe(true);
+  });
+
+  it('DEVIATION: closes on an unknown protocol level (6) without CONNACK 0x01 [MQTT-3.1.2-2]', async () => {
+    // The spec wants CONNACK 0x01 first; mqtt-packet's parser rejects levels it does not know (anything
+    // but 3, 4 and 5) before aedes sees the CONNECT. Level 5 is refused properly (test above).
     const future = await rawOpen();
-    const bytes = generate({ cmd: 'connect', clientId: uniqueClientId(), protocolVersion: 4, clean: true, keepalive: 0 });
+    const bytes = generate({
+      cmd: 'connect',
+      clientId: uniqueClientId(),
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 0,
+    });
     bytes[8] = 6; // protocol level byte
     future.sendBytes(bytes);
     await future.waitForClose();
@@ -533,9 +571,12 @@ describe('protocol violations close the connection', () => {
     await qos3.waitForClose();
   });
 
-  it.each(['wild/+', 'wild/#'])('closes on a PUBLISH to the wildcard topic %j [MQTT-3.3.2-2]', async (topic) => {
-    const { raw: wild } = await raw();
-    wild.send(publishPacket(topic, 'x'));
-    await wild.waitForClose();
-  });
+  it.each(['wild/+', 'wild/#'])(
+    'closes on a PUBLISH to the wildcard topic %j [MQTT-3.3.2-2]',
+    async (topic) => {
+      const { raw: wild } = await raw();
+      wild.send(publishPacket(topic, 'x'));
+      await wild.waitForClose();
+    },
+  );
 });

@@ -16,9 +16,10 @@ import { startBroker, type BrokerOptions, type RunningBroker } from '../../broke
 import { createPacketSizeGuard, packetSize } from '../../broker/packet-guard.js';
 import {
   listRetainedTopics,
-  parseHourBucket,
-  parseRoomMessageTopic,
+  parseRoomTopic,
   planRetentionSweep,
+  readEnvelopeTs,
+  type RoomRecord,
 } from '../../broker/retention.js';
 import {
   closeClients,
@@ -398,6 +399,19 @@ describe('startBroker', () => {
   });
 });
 
+describe('wsPath', () => {
+  it('accepts WebSocket upgrades only on the configured path', async () => {
+    const broker = await startTestBroker({ wsPath: '/mqtt' });
+    try {
+      const ok = await connectClient(`${broker.urls.ws}/mqtt`);
+      await ok.endAsync();
+      await expect(RawWsClient.open(`${broker.urls.ws}/elsewhere`)).rejects.toThrow(/400/);
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
 describe('connect timeout', () => {
   let broker: RunningBroker;
   beforeAll(async () => {
@@ -498,54 +512,127 @@ describe('persistence', () => {
   });
 });
 
+// Room topics as PROTOCOL.md section 1 defines them; the broker reads only `t` and `ts` of a payload.
+const USER = 'U'.repeat(43);
+const msgId = (n: number): string => n.toString(16).padStart(32, '0');
+const msgTopic = (page: number, n: number, room = 'lobby'): string =>
+  `mqchat/v1/room/${room}/msg/${page}/${msgId(n)}`;
+const reactTopic = (page: number, n: number, room = 'lobby'): string =>
+  `mqchat/v1/room/${room}/react/${page}/${msgId(n)}/${USER}`;
+const pageTopic = (page: number, room = 'lobby'): string => `mqchat/v1/room/${room}/page/${page}`;
+const envelope = (t: string, ts: number): string =>
+  JSON.stringify({ v: 1, t, from: USER, ts, sig: 'unchecked' });
+
 describe('retention policy', () => {
-  const now = Date.UTC(2025, 2, 31, 12, 30); // 2025-03-31 12:30 UTC
-  const topic = (bucket: string, room = 'lobby', id = 'a1'): string =>
-    `mqchat/v1/room/${room}/msg/${bucket}/f/${id}`;
+  const now = Date.UTC(2025, 2, 31, 12, 30);
+  const cutoff = now - 30 * DAY;
+  const policy = { maxAgeDays: 30, maxPerRoom: 0 };
+  const record = (topic: string, ts?: number): RoomRecord => {
+    const parsed = parseRoomTopic(topic, 'mqchat');
+    if (!parsed) throw new Error(`not a room topic: ${topic}`);
+    return ts === undefined ? parsed : { ...parsed, ts };
+  };
 
-  it('reads the hour bucket of room message topics and ignores everything else', () => {
-    expect(parseRoomMessageTopic(topic('2025033112'), 'mqchat')).toEqual({
-      topic: topic('2025033112'),
+  it('reads message, reaction and page-marker topics and ignores everything else', () => {
+    expect(parseRoomTopic(msgTopic(3, 1), 'mqchat')).toEqual({
+      topic: msgTopic(3, 1),
+      kind: 'msg',
       room: 'lobby',
-      bucketStart: Date.UTC(2025, 2, 31, 12),
+      page: 3,
+      id: msgId(1),
     });
-    expect(parseRoomMessageTopic('mqchat/v1/room/lobby/meta', 'mqchat')).toBeUndefined();
-    expect(parseRoomMessageTopic('other/v1/room/lobby/msg/2025033112/f/a1', 'mqchat')).toBeUndefined();
-    expect(parseRoomMessageTopic('mqchat/v1/room/lobby/msg/2025033112/G/a1', 'mqchat')).toBeUndefined();
-    expect(parseRoomMessageTopic('mqchat/v2/room/lobby/msg/2025033112/f/a1', 'mqchat')).toBeUndefined();
-    expect(parseRoomMessageTopic('a/b/v1/room/x/msg/2025033112/0/id', 'a/b')?.room).toBe('x');
-  });
-
-  it('accepts only real UTC hours as buckets', () => {
-    expect(parseHourBucket('2024022923')).toBe(Date.UTC(2024, 1, 29, 23));
-    for (const bad of ['2025022900', '2025013124', '2025133100', '202501011', 'abcdefghij', '']) {
-      expect(parseHourBucket(bad)).toBeUndefined();
+    expect(parseRoomTopic(reactTopic(0, 2), 'mqchat')).toMatchObject({
+      kind: 'react',
+      page: 0,
+      id: msgId(2),
+    });
+    expect(parseRoomTopic(pageTopic(7), 'mqchat')).toMatchObject({ kind: 'page', page: 7 });
+    expect(parseRoomTopic('a/b/v1/room/x/page/1', 'a/b')).toMatchObject({ kind: 'page', room: 'x' });
+    for (const other of [
+      'mqchat/v1/room/lobby/head',
+      `mqchat/v1/room/lobby/here/${USER}`,
+      `mqchat/v1/room/lobby/msg/01/${msgId(1)}`,
+      `mqchat/v1/room/lobby/msg/1/${msgId(0xabc).toUpperCase()}`,
+      `mqchat/v1/room/lobby/msg/1/${msgId(1)}/extra`,
+      `mqchat/v2/room/lobby/msg/1/${msgId(1)}`,
+      `other/v1/room/lobby/msg/1/${msgId(1)}`,
+      `mqchat/v1/dm/${USER}/${msgId(1)}`,
+    ]) {
+      expect(parseRoomTopic(other, 'mqchat'), other).toBeUndefined();
     }
   });
 
-  it('expires a bucket once its whole hour is older than maxAgeDays', () => {
-    const messages = ['2025030111', '2025030112', '2025030113', '2025033112', '2020010100'].map((bucket) =>
-      parseRoomMessageTopic(topic(bucket), 'mqchat'),
-    );
-    // Cutoff is 2025-03-01 12:30: the 11:00 hour ended before it, the 12:00 hour overlaps it.
-    const doomed = planRetentionSweep(
-      messages.filter((m) => m !== undefined),
-      { maxAgeDays: 30, maxPerRoom: 0 },
-      now,
-    );
-    expect(doomed.sort()).toEqual([topic('2020010100'), topic('2025030111')]);
+  it('takes the date from the envelope ts of messages, tombstones and reactions only', () => {
+    const bytes = (text: string): Buffer => Buffer.from(text);
+    expect(readEnvelopeTs(bytes(envelope('msg', 5)), 'msg')).toBe(5);
+    expect(readEnvelopeTs(bytes(envelope('del', 6)), 'msg')).toBe(6);
+    expect(readEnvelopeTs(bytes(envelope('react', 7)), 'react')).toBe(7);
+    for (const unreadable of [
+      envelope('react', 1), // wrong type for a message topic
+      JSON.stringify({ t: 'msg', ts: '5' }),
+      JSON.stringify({ t: 'msg', ts: -1 }),
+      JSON.stringify({ t: 'msg', ts: 1.5 }),
+      JSON.stringify([{ t: 'msg', ts: 1 }]),
+      'null',
+      'not json',
+      JSON.stringify({ t: 'msg', ts: 1, pad: 'x'.repeat(70_000) }),
+    ]) {
+      expect(readEnvelopeTs(bytes(unreadable), 'msg'), unreadable.slice(0, 40)).toBeUndefined();
+    }
   });
 
-  it('caps each room at maxPerRoom, dropping the oldest buckets first', () => {
-    const messages = [
-      topic('2025033110', 'a', 'x'),
-      topic('2025033109', 'a', 'y'),
-      topic('2025033111', 'a', 'z'),
-      topic('2025033111', 'a', 'b'),
-      topic('2025033101', 'b', 'only'),
-    ].map((t) => parseRoomMessageTopic(t, 'mqchat')!);
-    const doomed = planRetentionSweep(messages, { maxAgeDays: 0, maxPerRoom: 2 }, now);
-    expect(doomed).toEqual([topic('2025033109', 'a', 'y'), topic('2025033110', 'a', 'x')]);
+  it('deletes messages older than maxAgeDays and keeps undated ones', () => {
+    const records = [
+      record(msgTopic(0, 1), cutoff - 1),
+      record(msgTopic(0, 2), cutoff),
+      record(msgTopic(0, 3)), // unreadable payload: never deleted
+      record(msgTopic(1, 4), now),
+    ];
+    expect(planRetentionSweep(records, policy, now)).toEqual([msgTopic(0, 1)]);
+  });
+
+  it('deletes reactions with their message, and orphaned reactions once they are old', () => {
+    const records = [
+      record(msgTopic(1, 1), cutoff - DAY),
+      record(reactTopic(1, 1), now), // its message goes now
+      record(msgTopic(1, 2), now),
+      record(reactTopic(1, 2), cutoff - DAY), // old reaction on a live message stays
+      record(reactTopic(1, 3), cutoff - DAY), // orphan, old
+      record(reactTopic(1, 4), now), // orphan, recent
+    ];
+    expect(planRetentionSweep(records, policy, now).sort()).toEqual(
+      [msgTopic(1, 1), reactTopic(1, 1), reactTopic(1, 3)].sort(),
+    );
+  });
+
+  it('deletes the markers of emptied pages but never the newest page', () => {
+    const records = [
+      record(pageTopic(0)),
+      record(msgTopic(0, 1), cutoff - DAY),
+      record(pageTopic(1)),
+      record(msgTopic(1, 2)), // undated: page 1 stays in use
+      record(pageTopic(2)),
+      record(msgTopic(2, 3), cutoff - DAY),
+      record(pageTopic(3)), // newest page, empty: senders are about to fill it
+      record(pageTopic(0, 'other')),
+    ];
+    expect(planRetentionSweep(records, policy, now).sort()).toEqual(
+      [msgTopic(0, 1), pageTopic(0), msgTopic(2, 3), pageTopic(2)].sort(),
+    );
+  });
+
+  it('caps each room at maxPerRoom, dropping the oldest messages first', () => {
+    const records = [
+      record(msgTopic(0, 1), now - 3 * HOUR),
+      record(msgTopic(1, 2), now - 1 * HOUR),
+      record(msgTopic(0, 3), now - 4 * HOUR),
+      record(msgTopic(1, 4), now - 2 * HOUR),
+      record(msgTopic(0, 5, 'quiet'), now - 400 * DAY),
+    ];
+    expect(planRetentionSweep(records, { maxAgeDays: 0, maxPerRoom: 2 }, now)).toEqual([
+      msgTopic(0, 3),
+      msgTopic(0, 1),
+    ]);
   });
 });
 
@@ -554,9 +641,6 @@ describe('retention sweep', () => {
   let dataDir: string;
   const clients: MqttClient[] = [];
   const start = Date.UTC(2025, 2, 31, 12, 30);
-  const bucketOf = (time: number): string => new Date(time).toISOString().slice(0, 13).replace(/[-T]/g, '');
-  const roomTopic = (time: number, id: string, room = 'lobby'): string =>
-    `mqchat/v1/room/${room}/msg/${bucketOf(time)}/${id.slice(-1)}/${id}`;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), 'mqchat-retention-'));
@@ -568,31 +652,43 @@ describe('retention sweep', () => {
   });
   afterAll(() => rm(dataDir, { recursive: true, force: true }));
 
-  async function publishRetained(url: string, topics: string[]): Promise<void> {
+  /** Publishes retained [topic, payload] pairs and waits for every PUBACK (aedes stored them by then). */
+  async function publishRetained(url: string, entries: Array<[string, string]>): Promise<void> {
     const publisher = await connectClient(url);
     clients.push(publisher);
-    for (const topic of topics)
-      await publisher.publishAsync(topic, `body of ${topic}`, { qos: 1, retain: true });
+    for (const [topic, payload] of entries)
+      await publisher.publishAsync(topic, payload, { qos: 1, retain: true });
   }
+  const message = (topic: string, ts: number): [string, string] => [topic, envelope('msg', ts)];
 
-  it('deletes expired room messages and keeps recent ones and other topics', async () => {
+  it('deletes expired messages with their reactions and emptied pages, and keeps the rest', async () => {
     let now = start;
     broker = await startTestBroker({ retention: { maxAgeDays: 30, now: () => now } });
-    const old = [roomTopic(start - 40 * DAY, 'a0'), roomTopic(start - 31 * DAY, 'b1', 'other-room')];
-    const recent = [roomTopic(start - 29 * DAY, 'c2'), roomTopic(start, 'd3')];
-    const unrelated = [
-      'mqchat/v1/room/lobby/meta',
-      `mqchat/v1/room/lobby/msg/not-a-bucket/0/x`,
-      'elsewhere/topic',
-    ];
-    await publishRetained(broker.urls.mqtt, [...old, ...recent, ...unrelated]);
+    const expired = [msgTopic(0, 1), msgTopic(0, 2), reactTopic(0, 2), pageTopic(0), msgTopic(1, 3)];
+    const kept = [msgTopic(1, 4), pageTopic(1), pageTopic(2), msgTopic(0, 5, 'other'), pageTopic(0, 'other')];
+    const untouched = ['mqchat/v1/room/lobby/head', `mqchat/v1/room/lobby/here/${USER}`, 'elsewhere/topic'];
+    await publishRetained(broker.urls.mqtt, [
+      message(msgTopic(0, 1), start - 40 * DAY),
+      message(msgTopic(0, 2), start - 31 * DAY),
+      [reactTopic(0, 2), envelope('react', start - DAY)],
+      [pageTopic(0), envelope('page', start - 40 * DAY)],
+      message(msgTopic(1, 3), start - 30 * DAY - 1),
+      message(msgTopic(1, 4), start - 29 * DAY),
+      [pageTopic(1), envelope('page', start - 31 * DAY)],
+      [pageTopic(2), envelope('page', start - 31 * DAY)],
+      message(msgTopic(0, 5, 'other'), start),
+      [pageTopic(0, 'other'), envelope('page', start)],
+      ...untouched.map((topic): [string, string] => [topic, envelope('head', 1)]),
+    ]);
 
-    expect(await broker.sweepRetained()).toEqual({ scanned: 4, deleted: 2 });
-    expect((await listRetainedTopics(broker.aedes, '#')).sort()).toEqual([...recent, ...unrelated].sort());
+    expect(await broker.sweepRetained()).toEqual({ scanned: 10, deleted: expired.length });
+    expect((await listRetainedTopics(broker.aedes, '#')).sort()).toEqual([...kept, ...untouched].sort());
 
-    now = start + 29.5 * DAY; // c2 is now 58.5 days old, d3 29.5 days
-    expect(await broker.sweepRetained()).toEqual({ scanned: 2, deleted: 1 });
-    expect((await listRetainedTopics(broker.aedes, '#')).sort()).toEqual([recent[1], ...unrelated].sort());
+    now = start + 2 * DAY; // message 4 is now 31 days old; page 1 empties, page 2 is still the newest
+    expect(await broker.sweepRetained()).toEqual({ scanned: 5, deleted: 2 });
+    expect((await listRetainedTopics(broker.aedes, 'mqchat/v1/room/lobby/#')).sort()).toEqual(
+      [pageTopic(2), ...untouched.slice(0, 2)].sort(),
+    );
   });
 
   it('tells subscribers nothing: expired messages are deleted, not republished', async () => {
@@ -602,49 +698,37 @@ describe('retention sweep', () => {
     clients.push(subscriber);
     const log = new MessageLog(subscriber);
     await subscriber.subscribeAsync('mqchat/#');
-    const expiring = roomTopic(start, 'e4');
-    await publishRetained(broker.urls.mqtt, [expiring]);
-    await log.waitForTopic(expiring);
+    await publishRetained(broker.urls.mqtt, [message(msgTopic(0, 1), start)]);
+    await log.waitForTopic(msgTopic(0, 1));
     now = start + 3 * DAY;
     expect((await broker.sweepRetained()).deleted).toBe(1);
     // A message published after the sweep arrives; an empty "delete" for the expired topic never came first.
-    await publishRetained(broker.urls.mqtt, ['mqchat/marker']);
+    await publishRetained(broker.urls.mqtt, [['mqchat/marker', 'after']]);
     await log.waitForTopic('mqchat/marker');
-    expect(log.topics).toEqual([expiring, 'mqchat/marker']);
+    expect(log.topics).toEqual([msgTopic(0, 1), 'mqchat/marker']);
   });
 
   it('sweeps at start, removing history that expired while the broker was down', async () => {
     const dir = join(dataDir, 'startup');
-    const first = await startBroker({
-      port: 0,
-      wsPort: 0,
-      dataDir: dir,
-      logger: 'quiet',
-      retention: { now: () => start },
-    });
+    const options = { port: 0, wsPort: 0, dataDir: dir, logger: 'quiet' as const };
+    const first = await startBroker({ ...options, retention: { now: () => start } });
     broker = first;
-    const old = roomTopic(start - 20 * DAY, 'f5');
-    const fresh = roomTopic(start - 1 * HOUR, 'a6');
-    await publishRetained(first.urls.mqtt, [old, fresh]);
+    await publishRetained(first.urls.mqtt, [
+      message(msgTopic(0, 1), start - 20 * DAY),
+      message(msgTopic(0, 2), start - HOUR),
+    ]);
     await closeClients(clients.splice(0));
     await first.close();
 
-    broker = await startBroker({
-      port: 0,
-      wsPort: 0,
-      dataDir: dir,
-      logger: 'quiet',
-      retention: { maxAgeDays: 30, now: () => start + 15 * DAY },
-    });
-    expect(await listRetainedTopics(broker.aedes, '#')).toEqual([fresh]);
+    broker = await startBroker({ ...options, retention: { maxAgeDays: 30, now: () => start + 15 * DAY } });
+    expect(await listRetainedTopics(broker.aedes, '#')).toEqual([msgTopic(0, 2)]);
   });
 
   it('sweeps again every intervalMs', async () => {
     let now = start;
     broker = await startTestBroker({ retention: { maxAgeDays: 30, intervalMs: 20, now: () => now } });
-    const topic = roomTopic(start, 'b7');
-    await publishRetained(broker.urls.mqtt, [topic]);
-    expect(await listRetainedTopics(broker.aedes, '#')).toEqual([topic]);
+    await publishRetained(broker.urls.mqtt, [message(msgTopic(0, 1), start)]);
+    expect(await listRetainedTopics(broker.aedes, '#')).toEqual([msgTopic(0, 1)]);
     now = start + 31 * DAY;
     await vi.waitFor(async () => expect(await listRetainedTopics(broker!.aedes, '#')).toEqual([]), {
       timeout: 5_000,
@@ -654,20 +738,27 @@ describe('retention sweep', () => {
 
   it('caps retained messages per room with maxPerRoom', async () => {
     broker = await startTestBroker({ retention: { maxAgeDays: 30, maxPerRoom: 2, now: () => start } });
-    const lobby = [3, 2, 1].map((hours) => roomTopic(start - hours * HOUR, `c${hours}`));
-    const quiet = [roomTopic(start - 5 * HOUR, 'd8', 'quiet')];
-    await publishRetained(broker.urls.mqtt, [...lobby, ...quiet]);
+    await publishRetained(broker.urls.mqtt, [
+      message(msgTopic(0, 1), start - 3 * HOUR),
+      message(msgTopic(0, 2), start - 2 * HOUR),
+      message(msgTopic(0, 3), start - HOUR),
+      message(msgTopic(0, 4, 'quiet'), start - 5 * HOUR),
+    ]);
     expect(await broker.sweepRetained()).toEqual({ scanned: 4, deleted: 1 });
     expect((await listRetainedTopics(broker.aedes, '#')).sort()).toEqual(
-      [lobby[1], lobby[2], quiet[0]].sort(),
+      [msgTopic(0, 2), msgTopic(0, 3), msgTopic(0, 4, 'quiet')].sort(),
     );
   });
 
-  it('is off with retention: false or 0 days and no cap', async () => {
+  it('is off with 0 days and no cap', async () => {
     broker = await startTestBroker({ retention: { maxAgeDays: 0, now: () => start } });
-    await publishRetained(broker.urls.mqtt, [roomTopic(start - 400 * DAY, 'e9')]);
+    await publishRetained(broker.urls.mqtt, [message(msgTopic(0, 1), start - 400 * DAY)]);
     expect(await broker.sweepRetained()).toEqual({ scanned: 0, deleted: 0 });
     expect(await listRetainedTopics(broker.aedes, '#')).toHaveLength(1);
+  });
+
+  it('rejects a prefix the protocol does not allow', async () => {
+    await expect(startTestBroker({ retention: { prefix: 'bad/#' } })).rejects.toThrow(/retention.prefix/);
   });
 });
 
