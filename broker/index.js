@@ -1,13 +1,11 @@
 // The mqchat broker: aedes over TCP and WebSocket, with level persistence, limits against hostile
 // clients, and the retention sweep for room history. No side effects on import; see cli.js to run it.
 
-/// <reference path="./aedes-persistence-level.d.ts" />
-
 import { mkdir } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
+import { createRequire } from 'node:module';
 import { createServer as createTcpServer } from 'node:net';
 import { Aedes } from 'aedes';
-import aedesPersistenceLevel from 'aedes-persistence-level';
 import { Level } from 'level';
 import { WebSocketServer } from 'ws';
 import { OptionError } from './errors.js';
@@ -49,6 +47,13 @@ import { WebSocketDuplex } from './ws-stream.js';
 
 export { OptionError };
 
+/**
+ * aedes-persistence-level is CommonJS and ships no types; require() it with the one signature we use
+ * instead of a declaration file, which tsconfig.node.json (it includes broker JS files only) would miss.
+ * @type {(db: Level) => unknown}
+ */
+const aedesPersistenceLevel = createRequire(import.meta.url)('aedes-persistence-level');
+
 export const BROKER_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
   port: 1883,
@@ -87,32 +92,17 @@ export async function startBroker(options = {}) {
   }
   watchAedes(aedes, log);
 
-  /** @type {Set<import('node:net').Socket>} */
-  const sockets = new Set();
-  /** @param {import('node:net').Socket} socket */
-  const track = (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  };
-  const tcp = createTcpServer((socket) => handleTcp(aedes, socket, config, log));
-  tcp.on('connection', track);
-  const http = createHttpServer(rejectPlainHttp);
-  http.on('connection', track);
-  const wss = createWsServer(aedes, http, config, log);
-
-  const persistenceClosed = () => closePersistence(aedes);
+  const listeners = createListeners(aedes, config, log);
+  /** @type {{ mqtt: number, ws: number }} */
+  let ports;
   try {
-    await listen(tcp, config.port, config.host);
-    await listen(http, config.wsPort, config.host);
+    ports = await listeners.listen();
   } catch (error) {
-    tcp.close();
-    http.close();
+    await listeners.stop();
     await closeAedes(aedes);
-    await persistenceClosed();
+    await closePersistence(aedes);
     throw error;
   }
-
-  const ports = { mqtt: boundPort(tcp), ws: boundPort(http) };
   const sweeper = retention ? await startSweeper(aedes, retention, log) : undefined;
 
   /** @type {Promise<void> | undefined} */
@@ -120,13 +110,12 @@ export async function startBroker(options = {}) {
   const close = () => {
     closing ??= (async () => {
       await sweeper?.stop();
-      const serversClosed = Promise.all([closeServer(tcp), closeServer(http)]);
-      wss.close();
+      const stopped = listeners.stop();
       await closeAedes(aedes);
       // Connections that never sent CONNECT are not aedes clients, so aedes.close() leaves them open.
-      for (const socket of sockets) socket.destroy();
-      await serversClosed;
-      await persistenceClosed();
+      listeners.destroySockets();
+      await stopped;
+      await closePersistence(aedes);
     })();
     return closing;
   };
@@ -241,11 +230,33 @@ function aedesOptions(config, db) {
       const error = Object.assign(new Error('identifier rejected'), { returnCode: 2 });
       callback(/** @type {import('aedes').AuthenticateError} */ (error), false);
     },
+    // aedes lets 'a+', '+a' and 'a#' through (its check skips wildcards at either end of the filter).
+    // An error here is treated like aedes' own filter errors: the connection is closed [MQTT-4.8.0-1].
+    authorizeSubscribe: (_client, subscription, callback) => {
+      if (isValidTopicFilter(subscription.topic)) return callback(null, subscription);
+      callback(new Error(`invalid topic filter: ${JSON.stringify(subscription.topic)}`));
+    },
   };
   if (db) opts.persistence = aedesPersistenceLevel(db);
   if (config.drainTimeout !== undefined) opts.drainTimeout = config.drainTimeout;
   if (config.heartbeatInterval !== undefined) opts.heartbeatInterval = config.heartbeatInterval;
   return opts;
+}
+
+/**
+ * MQTT 3.1.1 §4.7: '+' and '#' occupy a whole level [MQTT-4.7.1-2, MQTT-4.7.1-3], '#' only as the last
+ * level, and a filter is at least one character long [MQTT-4.7.3-1].
+ * @param {string} filter
+ * @returns {boolean}
+ */
+export function isValidTopicFilter(filter) {
+  if (filter.length === 0) return false;
+  const levels = filter.split('/');
+  return levels.every((level, index) => {
+    if (level.includes('#')) return level === '#' && index === levels.length - 1;
+    if (level.includes('+')) return level === '+';
+    return true;
+  });
 }
 
 /**
@@ -262,6 +273,43 @@ function watchAedes(aedes, log) {
   /** @type {import('node:events').EventEmitter} */ (aedes).on('error', (/** @type {Error} */ error) =>
     log('error', `aedes: ${error.message}`),
   );
+}
+
+/**
+ * The TCP and WebSocket servers, and every socket they accepted (tracked so close() can end them all).
+ * @param {import('aedes').Aedes} aedes
+ * @param {ResolvedOptions} config
+ * @param {Logger} log
+ */
+function createListeners(aedes, config, log) {
+  /** @type {Set<import('node:net').Socket>} */
+  const sockets = new Set();
+  /** @param {import('node:net').Socket} socket */
+  const track = (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  };
+  const tcp = createTcpServer((socket) => handleTcp(aedes, socket, config, log));
+  tcp.on('connection', track);
+  const http = createHttpServer(rejectPlainHttp);
+  http.on('connection', track);
+  const wss = createWsServer(aedes, http, config, log);
+  return {
+    /** Binds both ports; resolves with the ports actually bound. */
+    listen: async () => {
+      await listen(tcp, config.port, config.host);
+      await listen(http, config.wsPort, config.host);
+      return { mqtt: boundPort(tcp), ws: boundPort(http) };
+    },
+    /** Stops accepting; resolves once every accepted connection has closed. */
+    stop: async () => {
+      wss.close();
+      await Promise.all([closeServer(tcp), closeServer(http)]);
+    },
+    destroySockets: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+  };
 }
 
 /**

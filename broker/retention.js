@@ -1,25 +1,35 @@
-// Retention of mqchat room history.
+// Retention of mqchat room history (docs/PROTOCOL.md, rule HIST-8).
 //
-// mqchat keeps room history as retained messages, one topic per message:
-//   <prefix>/v1/room/<room>/msg/<YYYYMMDDHH>/<shard>/<id>
+// mqchat keeps room history as retained messages, one topic per message, spread over numbered pages:
+//   <prefix>/v1/room/<room>/msg/<page>/<id>          the message (or its `del` tombstone)
+//   <prefix>/v1/room/<room>/react/<page>/<id>/<user> one user's reactions to it
+//   <prefix>/v1/room/<room>/page/<page>              marker: page <page> holds messages
 // MQTT 3.1.1 has no message expiry, so without help a broker keeps every message forever. The sweep here
-// deletes retained messages whose UTC hour bucket has fallen out of the retention window and, optionally,
-// the oldest messages of rooms holding more than `maxPerRoom`. Deleting means storing an empty retained
-// payload straight into persistence (the same effect as a zero-length retained PUBLISH [MQTT-3.3.1-10])
-// without forwarding an empty message to every subscriber of the room.
+// deletes messages whose signed envelope `ts` is older than `maxAgeDays` and, optionally, the oldest
+// messages of rooms holding more than `maxPerRoom`; then the reactions of the deleted messages and the
+// markers of pages left empty. Deleting means storing an empty retained payload straight into persistence
+// (the effect of a zero-length retained PUBLISH [MQTT-3.3.1-10]) without forwarding an empty message to
+// every subscriber of the room: clients keep their local copies (HIST-8).
 
 import { OptionError } from './errors.js';
 
-const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
+const DAY_MS = 24 * 3_600_000;
+
+/** Receivers reject larger payloads unread (PROTOCOL.md ENV-1); so does the sweep. */
+const MAX_ENVELOPE_BYTES = 64 * 1024;
+
+/** PROTOCOL.md section 1: one to four levels of [A-Za-z0-9_-]{1,32}. */
+const PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,32}(\/[A-Za-z0-9_-]{1,32}){0,3}$/;
+const PAGE_PATTERN = /^(0|[1-9][0-9]{0,9})$/;
+const MESSAGE_ID_PATTERN = /^[0-9a-f]{32}$/;
 
 /**
  * Retention policy. Defaults: maxAgeDays 30, maxPerRoom 0 (off), prefix 'mqchat', intervalMs 1 hour,
  * now Date.now.
  * @typedef {object} RetentionOptions
- * @property {number} [maxAgeDays] delete buckets older than this many days; 0 keeps messages forever
+ * @property {number} [maxAgeDays] delete messages older than this many days; 0 keeps them forever
  * @property {number} [maxPerRoom] keep at most this many messages per room; 0 = no cap
- * @property {string} [prefix] topic prefix the chat uses
+ * @property {string} [prefix] topic prefix of the chat deployment
  * @property {number} [intervalMs] time between sweeps after the one at start
  * @property {() => number} [now] clock in epoch milliseconds, injectable for tests
  */
@@ -31,105 +41,156 @@ export const RETENTION_DEFAULTS = Object.freeze({
   maxAgeDays: 30,
   maxPerRoom: 0,
   prefix: 'mqchat',
-  intervalMs: HOUR_MS,
+  intervalMs: 3_600_000,
   now: () => Date.now(),
 });
 
 /**
- * @typedef {object} RoomMessageTopic
+ * What the sweep knows about one retained room topic.
+ * @typedef {object} RoomRecord
  * @property {string} topic
+ * @property {'msg' | 'react' | 'page'} kind
  * @property {string} room
- * @property {number} bucketStart epoch ms of the start of the message's UTC hour bucket
+ * @property {number} page
+ * @property {string} [id] the message id, for `msg` and `react`
+ * @property {number} [ts] envelope time in epoch ms; absent when the payload is unreadable (or a marker)
  */
 
+/** @typedef {Omit<RoomRecord, 'ts'>} RoomTopic */
+
 /**
- * Subscription filter matching every retained room message under `prefix`.
+ * Filter matching every retained room topic under `prefix` (presence and head markers included; the sweep
+ * ignores those).
  * @param {string} prefix
  */
-export function roomMessageFilter(prefix) {
-  return `${prefix}/v1/room/+/msg/#`;
+export function roomFilter(prefix) {
+  return `${prefix}/v1/room/+/#`;
 }
 
 /**
- * Reads a room message topic; anything that does not follow the convention gives `undefined` and is
- * left alone by the sweep.
+ * Reads the room topics retention cares about; anything else (other kinds, malformed levels, another
+ * prefix) gives `undefined` and is never touched.
  * @param {string} topic
  * @param {string} prefix
- * @returns {RoomMessageTopic | undefined}
+ * @returns {RoomTopic | undefined}
  */
-export function parseRoomMessageTopic(topic, prefix) {
-  if (!topic.startsWith(`${prefix}/`)) return undefined;
-  const levels = topic.slice(prefix.length + 1).split('/');
-  if (levels.length !== 7) return undefined;
-  const [version, kind, room, msg, bucket, shard, id] = levels;
-  if (version !== 'v1' || kind !== 'room' || msg !== 'msg' || !room || !id) return undefined;
-  if (!shard || !/^[0-9a-f]$/.test(shard)) return undefined;
-  const bucketStart = parseHourBucket(bucket ?? '');
-  if (bucketStart === undefined) return undefined;
-  return { topic, room, bucketStart };
+export function parseRoomTopic(topic, prefix) {
+  const base = `${prefix}/v1/room/`;
+  if (!topic.startsWith(base)) return undefined;
+  const [room, kind, pageText, id, user, ...rest] = topic.slice(base.length).split('/');
+  if (!room || !pageText || !PAGE_PATTERN.test(pageText) || rest.length > 0) return undefined;
+  const page = Number(pageText);
+  if (page > 1_000_000_000) return undefined;
+  if (kind === 'page' && id === undefined) return { topic, kind, room, page };
+  if (id === undefined || !MESSAGE_ID_PATTERN.test(id)) return undefined;
+  if (kind === 'msg' && user === undefined) return { topic, kind, room, page, id };
+  if (kind === 'react' && user) return { topic, kind, room, page, id };
+  return undefined;
 }
 
 /**
- * Start of a `YYYYMMDDHH` UTC hour bucket in epoch ms, or `undefined` if it is not a real hour.
- * @param {string} bucket
+ * The `ts` of a message (`msg`/`del`) or reaction (`react`) envelope, or `undefined` if the payload is not
+ * a readable envelope of that kind. Signatures are not checked: the broker cannot tell a forged date from
+ * a real one, and a forger could as well clear the topic (see docs/BROKER.md).
+ * @param {Uint8Array} payload
+ * @param {'msg' | 'react'} kind
  * @returns {number | undefined}
  */
-export function parseHourBucket(bucket) {
-  const match = /^(\d{4})(\d{2})(\d{2})(\d{2})$/.exec(bucket);
-  if (!match) return undefined;
-  const [year, month, day, hour] = match.slice(1).map(Number);
-  if (year === undefined || month === undefined || day === undefined || hour === undefined) return undefined;
-  const start = Date.UTC(year, month - 1, day, hour);
-  // Date.UTC rolls 2025-02-30 over into March; a round trip catches impossible dates.
-  const date = new Date(start);
-  if (date.getUTCMonth() !== month - 1 || date.getUTCDate() !== day || date.getUTCHours() !== hour) {
+export function readEnvelopeTs(payload, kind) {
+  if (payload.length === 0 || payload.length > MAX_ENVELOPE_BYTES) return undefined;
+  /** @type {unknown} */
+  let envelope;
+  try {
+    envelope = JSON.parse(Buffer.from(payload).toString('utf8'));
+  } catch {
     return undefined;
   }
-  return start;
+  if (typeof envelope !== 'object' || envelope === null || Array.isArray(envelope)) return undefined;
+  const { t, ts } = /** @type {{ t?: unknown, ts?: unknown }} */ (envelope);
+  const typeFits = kind === 'msg' ? t === 'msg' || t === 'del' : t === 'react';
+  if (!typeFits || typeof ts !== 'number' || !Number.isSafeInteger(ts) || ts < 0) return undefined;
+  return ts;
 }
 
 /**
- * Which topics to delete. Pure, so the policy is tested without a broker. A bucket is expired once its
- * whole hour lies before `now - maxAgeDays`; a bucket overlapping the window is kept.
- * With `maxPerRoom`, the surviving messages of each room are ordered by bucket, then topic (ids are not
- * guaranteed to sort by time, so order within one hour is by topic) and the oldest beyond the cap go.
- * @param {Iterable<RoomMessageTopic>} messages
+ * Which topics to delete. Pure, so the policy is tested without a broker.
+ * 1. Messages whose `ts` is older than `now - maxAgeDays` go.
+ * 2. With `maxPerRoom`, each room's remaining dated messages are ordered by (`ts`, topic) and the oldest
+ *    beyond the cap go.
+ * 3. Reactions go with their message; reactions whose message is already gone go once they are old.
+ * 4. A page marker goes when its page holds no message any more, unless it is the room's newest page
+ *    (senders are still filling it, or about to).
+ * Messages without a readable `ts` are never deleted, but still count as present for rules 3 and 4.
+ * @param {Iterable<RoomRecord>} records
  * @param {Pick<RetentionPolicy, 'maxAgeDays' | 'maxPerRoom'>} policy
  * @param {number} now epoch ms
  * @returns {string[]} topics to delete
  */
-export function planRetentionSweep(messages, policy, now) {
+export function planRetentionSweep(records, policy, now) {
   const cutoff = policy.maxAgeDays > 0 ? now - policy.maxAgeDays * DAY_MS : -Infinity;
+  const all = [...records];
+  const messages = all.filter((record) => record.kind === 'msg');
+  const doomed = new Set(messagesToDelete(messages, policy, cutoff));
+
+  const remaining = new Set(messages.filter((m) => !doomed.has(m.topic)).map(messageKey));
+  const removed = new Set(messages.filter((m) => doomed.has(m.topic)).map(messageKey));
+  for (const reaction of all.filter((record) => record.kind === 'react')) {
+    const key = messageKey(reaction);
+    const orphanAged = !remaining.has(key) && reaction.ts !== undefined && reaction.ts < cutoff;
+    if (removed.has(key) || orphanAged) doomed.add(reaction.topic);
+  }
+
+  /** @type {Map<string, number>} */
+  const newestPage = new Map();
+  for (const record of all)
+    newestPage.set(record.room, Math.max(newestPage.get(record.room) ?? 0, record.page));
+  const pagesInUse = new Set(messages.filter((m) => !doomed.has(m.topic)).map(pageKey));
+  for (const marker of all.filter((record) => record.kind === 'page')) {
+    const empty = !pagesInUse.has(pageKey(marker));
+    if (empty && marker.page < (newestPage.get(marker.room) ?? 0)) doomed.add(marker.topic);
+  }
+  return [...doomed];
+}
+
+/**
+ * @param {RoomRecord[]} messages
+ * @param {Pick<RetentionPolicy, 'maxPerRoom'>} policy
+ * @param {number} cutoff
+ * @returns {string[]}
+ */
+function messagesToDelete(messages, policy, cutoff) {
   /** @type {string[]} */
   const expired = [];
-  /** @type {Map<string, RoomMessageTopic[]>} */
+  /** @type {Map<string, Array<RoomRecord & { ts: number }>>} */
   const rooms = new Map();
   for (const message of messages) {
-    if (message.bucketStart + HOUR_MS <= cutoff) {
+    if (message.ts === undefined) continue;
+    if (message.ts < cutoff) {
       expired.push(message.topic);
-      continue;
-    }
-    if (policy.maxPerRoom > 0) {
+    } else if (policy.maxPerRoom > 0) {
       const room = rooms.get(message.room) ?? [];
-      room.push(message);
+      room.push({ ...message, ts: message.ts });
       rooms.set(message.room, room);
     }
   }
   for (const room of rooms.values()) {
     if (room.length <= policy.maxPerRoom) continue;
-    room.sort(compareOldestFirst);
+    room.sort((a, b) => a.ts - b.ts || (a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0));
     for (const message of room.slice(0, room.length - policy.maxPerRoom)) expired.push(message.topic);
   }
   return expired;
 }
 
-/**
- * @param {RoomMessageTopic} a
- * @param {RoomMessageTopic} b
- */
-function compareOldestFirst(a, b) {
-  if (a.bucketStart !== b.bucketStart) return a.bucketStart - b.bucketStart;
-  return a.topic < b.topic ? -1 : a.topic > b.topic ? 1 : 0;
+// Keys joined with NUL, which MQTT topics cannot contain [MQTT-4.7.3-2], so no two records collide.
+
+/** @param {Pick<RoomRecord, 'room' | 'page'>} record */
+function pageKey(record) {
+  return `${record.room}\u0000${record.page}`;
+}
+
+/** @param {Pick<RoomRecord, 'room' | 'page' | 'id'>} record */
+function messageKey(record) {
+  return `${pageKey(record)}\u0000${record.id ?? ''}`;
 }
 
 /**
@@ -151,7 +212,7 @@ export function retainedStore(aedes) {
 }
 
 /**
- * Retained topics matching an MQTT filter, straight from persistence (used by the sweep and by tests).
+ * Retained topics matching an MQTT filter, straight from persistence (used by tests and operators).
  * @param {import('aedes').Aedes} aedes
  * @param {string} filter
  * @returns {Promise<string[]>}
@@ -165,8 +226,8 @@ export async function listRetainedTopics(aedes, filter) {
 
 /**
  * @typedef {object} SweepResult
- * @property {number} scanned room messages looked at
- * @property {number} deleted retained messages removed
+ * @property {number} scanned room messages, reactions and page markers looked at
+ * @property {number} deleted retained topics removed
  */
 
 /**
@@ -176,15 +237,18 @@ export async function listRetainedTopics(aedes, filter) {
  * @returns {Promise<SweepResult>}
  */
 export async function sweepRetained(aedes, policy) {
-  // Topics are collected before deleting: deleting while a persistence iterator is open is not safe for
-  // every backend.
-  const messages = [];
-  for (const topic of await listRetainedTopics(aedes, roomMessageFilter(policy.prefix))) {
-    const parsed = parseRoomMessageTopic(topic, policy.prefix);
-    if (parsed) messages.push(parsed);
-  }
-  const doomed = planRetentionSweep(messages, policy, policy.now());
   const store = retainedStore(aedes);
+  // Collected first (topics and dates only, not payloads): deleting while a persistence iterator is open
+  // is not safe for every backend.
+  /** @type {RoomRecord[]} */
+  const records = [];
+  for await (const packet of store.createRetainedStream(roomFilter(policy.prefix))) {
+    const parsed = parseRoomTopic(packet.topic, policy.prefix);
+    if (!parsed) continue;
+    const ts = parsed.kind === 'page' ? undefined : readEnvelopeTs(packet.payload, parsed.kind);
+    records.push(ts === undefined ? parsed : { ...parsed, ts });
+  }
+  const doomed = planRetentionSweep(records, policy, policy.now());
   for (const topic of doomed) {
     await store.storeRetained({
       cmd: 'publish',
@@ -195,7 +259,7 @@ export async function sweepRetained(aedes, policy) {
       dup: false,
     });
   }
-  return { scanned: messages.length, deleted: doomed.length };
+  return { scanned: records.length, deleted: doomed.length };
 }
 
 /**
@@ -210,7 +274,11 @@ export function resolveRetention(options) {
   assertNonNegative('retention.maxPerRoom', policy.maxPerRoom);
   if (!Number.isInteger(policy.maxPerRoom)) throw new OptionError('retention.maxPerRoom must be an integer');
   if (!(policy.intervalMs > 0)) throw new OptionError('retention.intervalMs must be > 0');
-  if (!policy.prefix || /[#+]/.test(policy.prefix)) throw new OptionError('retention.prefix must be a topic');
+  if (!PREFIX_PATTERN.test(policy.prefix)) {
+    throw new OptionError(
+      'retention.prefix must be 1 to 4 levels of [A-Za-z0-9_-], at most 32 characters each',
+    );
+  }
   if (policy.maxAgeDays === 0 && policy.maxPerRoom === 0) return undefined;
   return policy;
 }

@@ -20,6 +20,12 @@ const CLOSE_PROTOCOL_ERROR = 1002;
 const CLOSE_TOO_BIG = 1009;
 
 /**
+ * How long a closing socket waits for the peer's close frame. ws waits 30 s by default, which would keep
+ * every dead client (say, one dropped for a keepalive timeout) holding a socket for half a minute.
+ */
+const CLOSE_GRACE_MS = 2_000;
+
+/**
  * @typedef {object} WebSocketDuplexOptions
  * @property {number} maxPacketSize largest MQTT packet accepted from the peer; bigger ones close the socket
  */
@@ -179,8 +185,12 @@ export class WebSocketDuplex extends Duplex {
    */
   #close(code, reason) {
     const ws = this.#ws;
-    if (ws.readyState === ws.OPEN) ws.close(code, reason);
-    else if (ws.readyState === ws.CONNECTING) ws.terminate();
+    if (ws.readyState === ws.CONNECTING) return ws.terminate();
+    if (ws.readyState !== ws.OPEN) return;
+    ws.close(code, reason);
+    const timer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
+    timer.unref();
+    ws.once('close', () => clearTimeout(timer));
   }
 }
 
