@@ -25,12 +25,13 @@ import {
   makeReaction,
   makeRoomEntry,
   makeTyping,
+  HISTORY_EXPIRY_S,
   type Outgoing,
 } from '../protocol/messages.ts';
 import { cleanName, cleanText } from '../protocol/names.ts';
 import { LIKE, REACTIONS } from '../protocol/reactions.ts';
 import { parseTopic, topics, type Topic, type Topics } from '../protocol/topics.ts';
-import type { Store, StoredMessage } from '../storage/store.ts';
+import { byTimeline, type Store, type StoredMessage } from '../storage/store.ts';
 import {
   Emitter,
   type IncomingMessage,
@@ -92,7 +93,8 @@ export type KeyStatus = 'new' | 'same' | 'changed';
 
 /** DM conversations live in the store and timeline under this pseudo-room; `@` is never in a room name. */
 export const dmRoom = (peer: string): string => `@${peer}`;
-export const dmPeer = (room: string): string | undefined => (room.startsWith('@') ? room.slice(1) : undefined);
+export const dmPeer = (room: string): string | undefined =>
+  room.startsWith('@') ? room.slice(1) : undefined;
 
 const KNOWN_KEYS = 'known-dh-keys';
 
@@ -160,11 +162,16 @@ export class ChatClient {
       this.#events.emit('status', change);
       if (change.status === 'online') this.#online();
     });
-    this.transport.on('message', (message) => void this.#receive(message));
+    this.transport.on('message', (message) => this.#background(this.#receive(message)));
   }
 
   on<K extends keyof ChatEvents>(event: K, handler: ChatEvents[K]): () => void {
     return this.#events.on(event, handler);
+  }
+
+  /** Work nobody awaits must not become an unhandled rejection: a failure there is retried later. */
+  #background(work: Promise<unknown>): void {
+    work.catch(() => undefined);
   }
 
   /** Connects with a signed Last Will (rule PRES-3) and subscribes to the room directory. */
@@ -186,9 +193,9 @@ export class ChatClient {
   }
 
   #online(): void {
-    void this.#flushOutbox();
-    void this.#announceKey();
-    for (const room of this.#rooms.keys()) void this.#beat(room);
+    this.#background(this.#flushOutbox());
+    this.#background(this.#announceKey());
+    for (const room of this.#rooms.keys()) this.#background(this.#beat(room));
   }
 
   // ---- rooms -------------------------------------------------------------------------------
@@ -240,7 +247,10 @@ export class ChatClient {
   }
 
   #pageFilters(room: string, pages: number[]): string[] {
-    return pages.flatMap((page) => [this.topics.pageMessages(room, page), this.topics.pageReactions(room, page)]);
+    return pages.flatMap((page) => [
+      this.topics.pageMessages(room, page),
+      this.topics.pageReactions(room, page),
+    ]);
   }
 
   async #subscribeWindow(room: string, state: RoomState): Promise<void> {
@@ -316,7 +326,11 @@ export class ChatClient {
   // ---- messages ----------------------------------------------------------------------------
 
   /** Sends a message: shown at once as pending, kept in the outbox, then published (rules MSG-1, OUT-1). */
-  async send(room: string, input: string, options: { reply?: string } = {}): Promise<StoredMessage | SendError> {
+  async send(
+    room: string,
+    input: string,
+    options: { reply?: string } = {},
+  ): Promise<StoredMessage | SendError> {
     const state = this.#rooms.get(room);
     if (state === undefined) return 'not-joined';
     const text = cleanText(input).trim();
@@ -341,9 +355,9 @@ export class ChatClient {
     this.#remember(state, stored);
     await this.#options.store.putMessages([stored]);
     this.#events.emit('messages', room, [stored]);
-    if (opensPage) void this.#publishMarkers(room, page);
-    if (page > 0) void this.#subscribeWindow(room, state);
-    void this.#publishStored(stored);
+    if (opensPage) this.#background(this.#publishMarkers(room, page));
+    if (page > 0) this.#background(this.#subscribeWindow(room, state));
+    this.#background(this.#publishStored(stored));
     return stored;
   }
 
@@ -365,12 +379,16 @@ export class ChatClient {
       ...(message.reply !== undefined && { reply: message.reply }),
       edited: Math.max(this.#now(), message.ts + 1),
     });
-    const updated: StoredMessage = { ...toStored(message.room, message.page, envelope, message.sortTs, 'pending') };
+    const updated: StoredMessage = {
+      ...toStored(message.room, message.page, envelope, message.sortTs, 'pending'),
+    };
     updated.sortTs = message.sortTs;
-    this.#rooms.get(message.room)?.known.set(id, { from: updated.from, sig: updated.sig, page: updated.page });
+    this.#rooms
+      .get(message.room)
+      ?.known.set(id, { from: updated.from, sig: updated.sig, page: updated.page });
     await this.#options.store.putMessages([updated]);
     this.#events.emit('messages', updated.room, [updated]);
-    void this.#publishStored(updated);
+    this.#background(this.#publishStored(updated));
     return updated;
   }
 
@@ -379,9 +397,18 @@ export class ChatClient {
     const message = await this.#options.store.getMessage(id);
     if (message === undefined) return 'not-found';
     if (message.from !== this.identity.userId) return 'not-yours';
-    const tombstone = await makeDelete(this.topics, this.identity, message.room, message.page, id, this.#now());
+    const tombstone = await makeDelete(
+      this.topics,
+      this.identity,
+      message.room,
+      message.page,
+      id,
+      this.#now(),
+    );
     const updated = toTombstone(message, tombstone.envelope);
-    this.#rooms.get(message.room)?.known.set(id, { from: updated.from, sig: updated.sig, page: updated.page });
+    this.#rooms
+      .get(message.room)
+      ?.known.set(id, { from: updated.from, sig: updated.sig, page: updated.page });
     await this.#options.store.putMessages([updated]);
     this.#events.emit('messages', updated.room, [updated]);
     await this.#publish(tombstone).catch(() => undefined);
@@ -391,7 +418,9 @@ export class ChatClient {
   async #publishMarkers(room: string, page: number): Promise<void> {
     const ts = this.#now();
     for (const kind of ['page', 'head'] as const) {
-      await this.#publish(await makePageMarker(this.topics, this.identity, kind, room, page, ts)).catch(() => undefined);
+      await this.#publish(await makePageMarker(this.topics, this.identity, kind, room, page, ts)).catch(
+        () => undefined,
+      );
     }
   }
 
@@ -407,7 +436,8 @@ export class ChatClient {
     this.#inflight.add(message.sig);
     const topic = this.topics.message(message.room, message.page, message.id);
     try {
-      await this.transport.publish(topic, encodeEnvelope(toEnvelope(message)), { qos: 1, retain: true });
+      const flags = { qos: 1, retain: true, expiry: HISTORY_EXPIRY_S } as const;
+      await this.transport.publish(topic, encodeEnvelope(toEnvelope(message)), flags);
       await this.#settle(message, 'sent');
     } catch {
       await this.#settle(message, 'failed');
@@ -426,7 +456,8 @@ export class ChatClient {
 
   /** Republishes every message still in the outbox, e.g. after a reconnect or a reload. */
   async #flushOutbox(): Promise<void> {
-    for (const message of await this.#options.store.getPending()) void this.#publishStored(message);
+    for (const message of await this.#options.store.getPending())
+      this.#background(this.#publishStored(message));
   }
 
   /** Retries a failed message with its original id and signature. */
@@ -456,7 +487,9 @@ export class ChatClient {
     const page = state?.known.get(id)?.page;
     if (state === undefined || page === undefined || !REACTIONS.includes(reaction)) return;
     const mine = this.reactions.mine(id, this.identity.userId);
-    const next = mine.react.includes(reaction) ? mine.react.filter((r) => r !== reaction) : [...mine.react, reaction];
+    const next = mine.react.includes(reaction)
+      ? mine.react.filter((r) => r !== reaction)
+      : [...mine.react, reaction];
     // Strictly newer than my previous set, even if the clock went back (rule REACT-3).
     const ts = Math.max(this.#now(), mine.ts + 1);
     const outgoing = await makeReaction(this.topics, this.identity, { room, page, id }, next, ts);
@@ -488,7 +521,7 @@ export class ChatClient {
     if (state === undefined || this.transport.status !== 'online') return;
     clearTimeout(state.beat);
     const hb = (this.#options.heartbeatSeconds ?? heartbeatSeconds)(state.presence.size);
-    state.beat = setTimeout(() => void this.#beat(room), hb * 1000);
+    state.beat = setTimeout(() => this.#background(this.#beat(room)), hb * 1000);
     await this.#announce(room, true).catch(() => undefined);
     this.#expire(room, state);
   }
@@ -648,7 +681,8 @@ export class ChatClient {
       return;
     }
     if (parsed.kind === 'key') {
-      if (envelope.t === 'key' && (await this.#verify(topic, envelope))) await this.#applyKey(parsed.user, envelope.dh);
+      if (envelope.t === 'key' && (await this.#verify(topic, envelope)))
+        await this.#applyKey(parsed.user, envelope.dh);
       return;
     }
     const state = this.#rooms.get(parsed.room);
@@ -698,8 +732,11 @@ export class ChatClient {
       } else {
         this.#queue(toTombstone(undefined, envelope, parsed.room, parsed.page, now));
       }
-    } else if ((parsed.kind === 'head' || parsed.kind === 'page') && (envelope.t === 'head' || envelope.t === 'page')) {
-      if (state.pages.see(envelope.page)) void this.#subscribeWindow(parsed.room, state);
+    } else if (
+      (parsed.kind === 'head' || parsed.kind === 'page') &&
+      (envelope.t === 'head' || envelope.t === 'page')
+    ) {
+      if (state.pages.see(envelope.page)) this.#background(this.#subscribeWindow(parsed.room, state));
     } else if (parsed.kind === 'react' && envelope.t === 'react') {
       const ts = clampTimestamp(envelope.ts, now, FUTURE_SKEW_MS);
       if (this.reactions.apply(parsed.id, parsed.user, { ts, react: envelope.react })) {
@@ -707,9 +744,16 @@ export class ChatClient {
       }
     } else if (parsed.kind === 'here' && envelope.t === 'here') {
       this.#applyHere(parsed.room, state, envelope, now);
-    } else if (parsed.kind === 'typing' && envelope.t === 'typing' && envelope.from !== this.identity.userId) {
+    } else if (
+      parsed.kind === 'typing' &&
+      envelope.t === 'typing' &&
+      envelope.from !== this.identity.userId
+    ) {
       const name = state.presence.members().find((m) => m.user === envelope.from)?.name;
-      state.typing.set(envelope.from, { name: name ?? this.names.get(envelope.from) ?? '?', until: now + TYPING_SHOW_MS });
+      state.typing.set(envelope.from, {
+        name: name ?? this.names.get(envelope.from) ?? '?',
+        until: now + TYPING_SHOW_MS,
+      });
       this.#emitTyping(parsed.room, state);
     }
   }
@@ -722,7 +766,7 @@ export class ChatClient {
     if (envelope.on && !this.#watched.has(envelope.from)) {
       // Watch the member's status topic for its Last Will (rule PRES-3).
       this.#watched.add(envelope.from);
-      void this.transport.subscribe([this.topics.status(envelope.from)]);
+      this.#background(this.transport.subscribe([this.topics.status(envelope.from)]));
     }
     this.#events.emit('presence', room, state.presence.members(), change ? [change] : []);
   }
@@ -743,7 +787,7 @@ export class ChatClient {
     const queued = this.#batch.get(message.id);
     if (queued !== undefined && version(queued) > version(message)) return;
     this.#batch.set(message.id, message);
-    this.#flushTimer ??= setTimeout(() => void this.#flush(), this.#options.flushMs ?? 0);
+    this.#flushTimer ??= setTimeout(() => this.#background(this.#flush()), this.#options.flushMs ?? 0);
   }
 
   async #flush(): Promise<void> {
@@ -772,7 +816,13 @@ export class ChatClient {
       if (list === undefined) byRoom.set(message.room, [message]);
       else list.push(message);
     }
-    for (const [room, messages] of byRoom) this.#events.emit('messages', room, messages);
+    for (const [room, messages] of byRoom) {
+      const state = this.#rooms.get(room);
+      // The oldest message shown is where "load older" continues from (rule HIST-7).
+      for (const message of messages)
+        if (state && (!state.oldest || byTimeline(message, state.oldest) < 0)) state.oldest = message;
+      this.#events.emit('messages', room, messages);
+    }
   }
 
   /** Waits until every received message so far is stored and emitted (for tests and shutdown). */

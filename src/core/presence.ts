@@ -33,7 +33,9 @@ export class RoomPresence {
   }
 
   members(): Member[] {
-    return [...this.#members.values()].sort((a, b) => a.name.localeCompare(b.name) || (a.user < b.user ? -1 : 1));
+    return [...this.#members.values()].sort(
+      (a, b) => a.name.localeCompare(b.name) || (a.user < b.user ? -1 : 1),
+    );
   }
 
   has(user: string): boolean {
@@ -49,7 +51,11 @@ export class RoomPresence {
     const known = this.#members.get(user);
     const fresh = fields.ts + fields.hb * 1000 * EXPIRY_BEATS > now;
     if (!fields.on || !fresh) {
-      if (known === undefined || (fields.on === false && known.conn !== fields.conn && known.seen > fields.ts)) return;
+      if (
+        known === undefined ||
+        (fields.on === false && known.conn !== fields.conn && known.seen > fields.ts)
+      )
+        return;
       this.#members.delete(user);
       return { kind: 'leave', user, name: known.name };
     }

@@ -28,7 +28,8 @@ export class Reactions {
   /** Reaction → users who chose it, for one message. */
   summary(id: string): Record<string, string[]> {
     const out: Record<string, string[]> = {};
-    for (const [user, set] of this.#byMessage.get(id) ?? []) for (const r of set.react) (out[r] ??= []).push(user);
+    for (const [user, set] of this.#byMessage.get(id) ?? [])
+      for (const r of set.react) (out[r] ??= []).push(user);
     return out;
   }
 }

@@ -50,8 +50,8 @@ export class RoomPages {
     const lowest = Math.min(...this.fetched, this.head + 1);
     const below = [...this.known].filter((page) => page < lowest).sort((a, b) => b - a);
     // Pages are numbered without gaps in normal use; markers only help skip gaps a forger made.
-    for (let page = lowest - 1; page >= 0 && below.length < count; page--) if (!below.includes(page)) below.push(page);
+    for (let page = lowest - 1; page >= 0 && below.length < count; page--)
+      if (!below.includes(page)) below.push(page);
     return below.sort((a, b) => b - a).slice(0, count);
   }
 }
-

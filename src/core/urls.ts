@@ -1,5 +1,6 @@
 /** Broker URL validation (PROTOCOL.md rule CONN-1), shared by the join form and the transport. */
-export type BrokerUrlResult = { ok: true; url: string } | { ok: false; error: 'invalid-url' | 'mixed-content' };
+export type BrokerUrlResult =
+  { ok: true; url: string } | { ok: false; error: 'invalid-url' | 'mixed-content' };
 
 /**
  * Accepts ws:// and wss:// URLs with a host. `pageProtocol` is the page's `location.protocol`: an
@@ -17,6 +18,7 @@ export const checkBrokerUrl = (input: string, pageProtocol?: string): BrokerUrlR
   }
   if (url.username !== '' || url.password !== '') return { ok: false, error: 'invalid-url' };
   const local = ['localhost', '127.0.0.1', '[::1]'].includes(url.hostname);
-  if (pageProtocol === 'https:' && url.protocol === 'ws:' && !local) return { ok: false, error: 'mixed-content' };
+  if (pageProtocol === 'https:' && url.protocol === 'ws:' && !local)
+    return { ok: false, error: 'mixed-content' };
   return { ok: true, url: url.href };
 };

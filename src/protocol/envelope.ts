@@ -117,18 +117,22 @@ const isText: Field = (value) =>
   value.trim().length > 0 &&
   cleanText(value) === value;
 const isName: Field = (value) => typeof value === 'string' && isCleanName(value);
-const isPage: Field = (value) => Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_PAGE;
+const isPage: Field = (value) =>
+  Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= MAX_PAGE;
 const isBoolean: Field = (value) => typeof value === 'boolean';
 const isConn: Field = (value) => typeof value === 'string' && /^[0-9a-f]{12}$/.test(value);
 /** Heartbeat intervals from 10 s to 6 h (rule PRES-2). */
-const isHeartbeat: Field = (value) => Number.isSafeInteger(value) && (value as number) >= 10 && (value as number) <= 21_600;
+const isHeartbeat: Field = (value) =>
+  Number.isSafeInteger(value) && (value as number) >= 10 && (value as number) <= 21_600;
 const isKey: Field = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{43}$/.test(value);
 const isReactionSet: Field = (value) =>
   Array.isArray(value) &&
   value.length <= REACTIONS.length &&
   value.every((item, i) => typeof item === 'string' && REACTIONS.includes(item) && value.indexOf(item) === i);
-const isTitle: Field = (value) => typeof value === 'string' && value.length <= 80 && cleanName(value) === value;
-const isDescription: Field = (value) => typeof value === 'string' && value.length <= 280 && cleanText(value) === value;
+const isTitle: Field = (value) =>
+  typeof value === 'string' && value.length <= 80 && cleanName(value) === value;
+const isDescription: Field = (value) =>
+  typeof value === 'string' && value.length <= 280 && cleanText(value) === value;
 const isSignature: Field = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{86}$/.test(value);
 
 type Schema = { required: Record<string, Field>; optional: Record<string, Field> };

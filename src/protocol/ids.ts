@@ -6,9 +6,11 @@ export const ID_PATTERN = /^[0-9a-f]{32}$/;
 /** User ids: the raw 32-byte Ed25519 public key in base64url, 43 characters (rule ID-1). */
 export const USER_ID_PATTERN = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
 
-export const isMessageId = (value: unknown): value is string => typeof value === 'string' && ID_PATTERN.test(value);
+export const isMessageId = (value: unknown): value is string =>
+  typeof value === 'string' && ID_PATTERN.test(value);
 
-export const isUserId = (value: unknown): value is string => typeof value === 'string' && USER_ID_PATTERN.test(value);
+export const isUserId = (value: unknown): value is string =>
+  typeof value === 'string' && USER_ID_PATTERN.test(value);
 
 /** Builds a message id from 16 random bytes; randomness is an input so tests stay deterministic. */
 export const makeMessageId = (random: (length: number) => Uint8Array): string => toHex(random(16));

@@ -22,7 +22,14 @@ export interface Outgoing<E> {
   envelope: E;
   qos: 0 | 1;
   retain: boolean;
+  /** MQTT 5 message expiry in seconds, where the protocol sets one (rules HIST-8, PRES-4). */
+  expiry?: number;
 }
+
+/** Room history and reactions expire after 30 days on MQTT 5 brokers (rule HIST-8). */
+export const HISTORY_EXPIRY_S = 30 * 24 * 3600;
+
+const history = { qos: 1, retain: true, expiry: HISTORY_EXPIRY_S } as const;
 
 type Fields<E extends Envelope> = Omit<Unsigned<E>, 'v' | 'from'>;
 
@@ -31,7 +38,7 @@ export const build = async <E extends Envelope>(
   identity: Identity,
   topic: string,
   fields: Fields<E>,
-  flags: { qos: 0 | 1; retain: boolean } = { qos: 1, retain: true },
+  flags: { qos: 0 | 1; retain: boolean; expiry?: number } = { qos: 1, retain: true },
 ): Promise<Outgoing<E>> => {
   const unsigned = { v: 1, from: identity.userId, ...fields } as unknown as Unsigned<E>;
   const envelope = await signEnvelope<E>(identity, topic, unsigned);
@@ -52,12 +59,23 @@ export interface MessageDraft {
 /** A signed room message (rules MSG-1..MSG-4): retained, QoS 1, one topic per message. */
 export const makeMessage = (topics: Topics, identity: Identity, draft: MessageDraft) => {
   const { room, page, ...fields } = draft;
-  return build<MessageEnvelope>(identity, topics.message(room, page, draft.id), { t: 'msg', ...fields });
+  return build<MessageEnvelope>(
+    identity,
+    topics.message(room, page, draft.id),
+    { t: 'msg', ...fields },
+    history,
+  );
 };
 
 /** A tombstone on the message's own topic (rule EDIT-2). */
-export const makeDelete = (topics: Topics, identity: Identity, room: string, page: number, id: string, ts: number) =>
-  build<DeleteEnvelope>(identity, topics.message(room, page, id), { t: 'del', id, ts });
+export const makeDelete = (
+  topics: Topics,
+  identity: Identity,
+  room: string,
+  page: number,
+  id: string,
+  ts: number,
+) => build<DeleteEnvelope>(identity, topics.message(room, page, id), { t: 'del', id, ts }, history);
 
 /** The head marker (rule HIST-4) or a page marker (rule HIST-5). */
 export const makePageMarker = (
@@ -67,7 +85,12 @@ export const makePageMarker = (
   room: string,
   page: number,
   ts: number,
-) => build<PageEnvelope>(identity, kind === 'head' ? topics.head(room) : topics.page(room, page), { t: kind, ts, page });
+) =>
+  build<PageEnvelope>(identity, kind === 'head' ? topics.head(room) : topics.page(room, page), {
+    t: kind,
+    ts,
+    page,
+  });
 
 /** One user's whole reaction set for one message (rule REACT-1). */
 export const makeReaction = (
@@ -77,12 +100,17 @@ export const makeReaction = (
   react: string[],
   ts: number,
 ) =>
-  build<ReactEnvelope>(identity, topics.react(target.room, target.page, target.id, identity.userId), {
-    t: 'react',
-    ts,
-    id: target.id,
-    react,
-  });
+  build<ReactEnvelope>(
+    identity,
+    topics.react(target.room, target.page, target.id, identity.userId),
+    {
+      t: 'react',
+      ts,
+      id: target.id,
+      react,
+    },
+    history,
+  );
 
 /** Presence in a room (rule PRES-1). */
 export const makeHere = (
@@ -90,7 +118,18 @@ export const makeHere = (
   identity: Identity,
   room: string,
   fields: { name: string; conn: string; hb: number; on: boolean; ts: number },
-) => build<HereEnvelope>(identity, topics.here(room, identity.userId), { t: 'here', ...fields });
+) =>
+  // Expires with the member (rule PRES-4), so MQTT 5 brokers drop ghosts themselves.
+  build<HereEnvelope>(
+    identity,
+    topics.here(room, identity.userId),
+    { t: 'here', ...fields },
+    {
+      qos: 1,
+      retain: true,
+      expiry: Math.ceil(fields.hb * 2.5),
+    },
+  );
 
 /** The Last Will: connection `conn` is gone (rule PRES-3). */
 export const makeGone = (topics: Topics, identity: Identity, conn: string, ts: number) =>
@@ -98,7 +137,12 @@ export const makeGone = (topics: Topics, identity: Identity, conn: string, ts: n
 
 /** A typing notice: not retained, QoS 0 (rule PRES-6). */
 export const makeTyping = (topics: Topics, identity: Identity, room: string, ts: number) =>
-  build<TypingEnvelope>(identity, topics.typing(room, identity.userId), { t: 'typing', ts }, { qos: 0, retain: false });
+  build<TypingEnvelope>(
+    identity,
+    topics.typing(room, identity.userId),
+    { t: 'typing', ts },
+    { qos: 0, retain: false },
+  );
 
 /** A room directory entry (rule ROOM-3). */
 export const makeRoomEntry = (

@@ -5,7 +5,8 @@
 export const NAME_MAX_LENGTH = 40;
 
 // Bidi controls, zero-width characters, BOM, soft hyphen, other C0/C1 controls.
-const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]/g;
+const INVISIBLE =
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]/g;
 
 export const cleanName = (input: string): string => {
   const name = input.normalize('NFC').replace(INVISIBLE, '').replace(/\s+/gu, ' ').trim();

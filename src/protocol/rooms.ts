@@ -4,7 +4,8 @@
  */
 export const ROOM_MAX_LENGTH = 32;
 
-export type RoomNameResult = { ok: true; room: string } | { ok: false; error: 'empty' | 'too-long' | 'invalid' };
+export type RoomNameResult =
+  { ok: true; room: string } | { ok: false; error: 'empty' | 'too-long' | 'invalid' };
 
 const ALLOWED = /^[\p{L}\p{N}][\p{L}\p{N}\p{M}_-]*$/u;
 

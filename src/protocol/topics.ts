@@ -43,7 +43,8 @@ export const topics = (prefix: string = DEFAULT_PREFIX) => {
     page: (name: string, page: number) => `${room(name)}/page/${page}`,
     pages: (name: string) => `${room(name)}/page/+`,
     /** Retained, QoS 1: one user's reactions to one message (rule REACT-1). */
-    react: (name: string, page: number, id: string, user: string) => `${room(name)}/react/${page}/${id}/${user}`,
+    react: (name: string, page: number, id: string, user: string) =>
+      `${room(name)}/react/${page}/${id}/${user}`,
     pageReactions: (name: string, page: number) => `${room(name)}/react/${page}/+/+`,
     /** Retained, QoS 1: one user's presence in a room (rule PRES-1). */
     here: (name: string, user: string) => `${room(name)}/here/${user}`,
@@ -79,7 +80,8 @@ export const parseTopic = (prefix: string, topic: string): Topic | undefined => 
   const [area, name, ...rest] = topic.slice(base.length).split('/');
   if (name === undefined) return undefined;
   if (area === 'room') return isRoomName(name) ? parseRoomTopic(name, rest) : undefined;
-  if (area === 'dir') return isRoomName(name) && rest.length === 0 ? { kind: 'directory', room: name } : undefined;
+  if (area === 'dir')
+    return isRoomName(name) && rest.length === 0 ? { kind: 'directory', room: name } : undefined;
   if (area === 'user' && isUserId(name) && rest.length === 1) {
     if (rest[0] === 'status') return { kind: 'status', user: name };
     if (rest[0] === 'key') return { kind: 'key', user: name };
@@ -94,7 +96,8 @@ const parseRoomTopic = (room: string, levels: string[]): Topic | undefined => {
   const [what, a, b, c, ...rest] = levels;
   if (rest.length > 0) return undefined;
   if (what === 'head' && a === undefined) return { kind: 'head', room };
-  if ((what === 'here' || what === 'typing') && isUserId(a) && b === undefined) return { kind: what, room, user: a };
+  if ((what === 'here' || what === 'typing') && isUserId(a) && b === undefined)
+    return { kind: what, room, user: a };
   const page = parsePage(a);
   if (page === undefined) return undefined;
   if (what === 'page' && b === undefined) return { kind: 'page', room, page };

@@ -21,6 +21,8 @@ export const isValidFilter = (filter: string): boolean => {
   const levels = filter.split('/');
   return levels.every(
     (level, i) =>
-      (level === '#' && i === levels.length - 1) || level === '+' || (!level.includes('#') && !level.includes('+')),
+      (level === '#' && i === levels.length - 1) ||
+      level === '+' ||
+      (!level.includes('#') && !level.includes('+')),
   );
 };

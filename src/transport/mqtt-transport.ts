@@ -155,7 +155,10 @@ export class MqttTransport implements Transport {
     this.#lastError = undefined;
     if (!this.#confirmedVersion) this.#version = this.#options.protocolVersion ?? 5;
     const delay = backoffDelay(this.#attempt++, (this.#options.random ?? Math.random)());
-    this.#setStatus('reconnecting', { ...error, detail: `${error.detail}; retry in ${Math.round(delay / 1000)} s` });
+    this.#setStatus('reconnecting', {
+      ...error,
+      detail: `${error.detail}; retry in ${Math.round(delay / 1000)} s`,
+    });
     this.#timer = setTimeout(() => this.#open(), delay);
   }
 
@@ -165,9 +168,17 @@ export class MqttTransport implements Transport {
     for (const filter of fresh) this.#filters.add(filter);
     // Offline: the filters are sent on the next connect.
     if (this.#status !== 'online' || this.#client === undefined) return;
-    const granted = await this.#client.subscribeAsync(fresh, { qos: 1 });
+    let granted;
+    try {
+      granted = await this.#client.subscribeAsync(fresh, { qos: 1 });
+    } catch (error) {
+      // The connection dropped before the SUBACK: the filters are sent again on the next connect.
+      if (this.#status !== 'online' || this.#closed) return;
+      throw error;
+    }
     const refused = granted.filter((grant) => grant.qos === 128 || grant.qos > 2);
-    if (refused.length > 0) throw new Error(`subscription refused: ${refused.map((g) => g.topic).join(', ')}`);
+    if (refused.length > 0)
+      throw new Error(`subscription refused: ${refused.map((g) => g.topic).join(', ')}`);
   }
 
   async unsubscribe(filters: string[]): Promise<void> {
@@ -179,7 +190,12 @@ export class MqttTransport implements Transport {
     const client = this.#client;
     if (client === undefined) throw new Error('not connected');
     // MQTT.js queues publishes made while offline and sends them after the next connect.
-    await client.publishAsync(topic, toBuffer(payload), { qos: options.qos, retain: options.retain });
+    await client.publishAsync(topic, toBuffer(payload), {
+      qos: options.qos,
+      retain: options.retain,
+      ...(this.#version === 5 &&
+        options.expiry !== undefined && { properties: { messageExpiryInterval: options.expiry } }),
+    });
   }
 
   async close(): Promise<void> {

@@ -7,13 +7,7 @@ export type TransportStatus = 'connecting' | 'online' | 'reconnecting' | 'offlin
 
 /** Why the last connection attempt failed, for a human message in the UI. */
 export type TransportError =
-  | 'invalid-url'
-  | 'mixed-content'
-  | 'unreachable'
-  | 'refused'
-  | 'auth'
-  | 'closed'
-  | 'protocol';
+  'invalid-url' | 'mixed-content' | 'unreachable' | 'refused' | 'auth' | 'closed' | 'protocol';
 
 export interface StatusChange {
   status: TransportStatus;
@@ -33,6 +27,8 @@ export interface IncomingMessage {
 export interface PublishOptions {
   qos: 0 | 1;
   retain: boolean;
+  /** Seconds the broker may keep the message (MQTT 5 message expiry); ignored on 3.1.1. */
+  expiry?: number;
 }
 
 export interface Will extends PublishOptions {
@@ -87,6 +83,7 @@ export class Emitter<Events extends { [K in keyof Events]: (...args: never[]) =>
   }
 
   emit<K extends keyof Events>(event: K, ...args: Parameters<Events[K]>): void {
-    for (const handler of this.#handlers.get(event) ?? []) (handler as (...a: Parameters<Events[K]>) => void)(...args);
+    for (const handler of this.#handlers.get(event) ?? [])
+      (handler as (...a: Parameters<Events[K]>) => void)(...args);
   }
 }

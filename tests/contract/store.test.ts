@@ -37,7 +37,9 @@ describe.each(stores)('store contract: %s', (_name, open) => {
 
   it('pages a room newest-first by (sortTs, id), oldest first within a page', async () => {
     const store = await open();
-    const list = Array.from({ length: 30 }, (_, i) => message({ id: hex(i), sortTs: 1000 + Math.floor(i / 2) }));
+    const list = Array.from({ length: 30 }, (_, i) =>
+      message({ id: hex(i), sortTs: 1000 + Math.floor(i / 2) }),
+    );
     await store.putMessages([...list].reverse());
     await store.putMessages([message({ id: hex(99), room: 'other' })]);
     const newest = await store.getMessages('lobby', { limit: 10 });

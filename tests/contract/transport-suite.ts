@@ -94,7 +94,12 @@ export const transportSuite = (name: string, harness: () => TransportHarness) =>
       await online(watcher);
       const got = inbox(watcher);
       await watcher.subscribe([`${base}/will/+`]);
-      const will = (id: string) => ({ topic: `${base}/will/${id}`, payload: utf8(id), qos: 1 as const, retain: false });
+      const will = (id: string) => ({
+        topic: `${base}/will/${id}`,
+        payload: utf8(id),
+        qos: 1 as const,
+        retain: false,
+      });
       const graceful = make({ clientId: `${base.replace(/\W/g, '')}g`, will: will('graceful') });
       const cut = make({ clientId: `${base.replace(/\W/g, '')}c`, will: will('cut') });
       await Promise.all([online(graceful), online(cut)]);

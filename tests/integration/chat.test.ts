@@ -88,7 +88,11 @@ describe.each(brokers)('two clients through %s over WebSocket', (_name, version,
     const alice = await join(b, 'Alice');
     const total = 2 * PAGE_SIZE + 150;
     for (let i = 0; i < total; i++) void send(alice.client, `m${i}`);
-    await until(() => [...alice.seen.values()].filter((m) => m.state === 'sent').length === total, 'sent', 30_000);
+    await until(
+      () => [...alice.seen.values()].filter((m) => m.state === 'sent').length === total,
+      'sent',
+      30_000,
+    );
     const newest = [...alice.seen.values()].sort(byTimeline).slice(-HISTORY_WINDOW);
     const bob = await join(b, 'Bob');
     await until(() => newest.every((m) => bob.seen.has(m.id)), 'the newest HISTORY_WINDOW', 15_000);
@@ -110,10 +114,14 @@ describe.each(brokers)('two clients through %s over WebSocket', (_name, version,
       ts: Date.now(),
       text: 'forged',
     });
-    await publisher.publishAsync(forged.topic, Buffer.from(encodeEnvelope({ ...forged.envelope, from: alice.client.identity.userId })), {
-      qos: 1,
-      retain: true,
-    });
+    await publisher.publishAsync(
+      forged.topic,
+      Buffer.from(encodeEnvelope({ ...forged.envelope, from: alice.client.identity.userId })),
+      {
+        qos: 1,
+        retain: true,
+      },
+    );
     await until(() => bob.client.rejections.counts.signature === 1, 'forgery rejected');
     await send(alice.client, 'genuine');
     await until(() => bob.seen.size === 1, 'genuine message');
@@ -131,10 +139,14 @@ describe.each(brokers)('two clients through %s over WebSocket', (_name, version,
         case 1:
           return Buffer.from('{"v":1,"t":"msg","id":"'.slice(0, 1 + (i % 20)));
         case 2:
-          return Buffer.from(JSON.stringify({ v: 1, t: 'msg', id: i, from: [], ts: 'x', text: {}, sig: null }));
+          return Buffer.from(
+            JSON.stringify({ v: 1, t: 'msg', id: i, from: [], ts: 'x', text: {}, sig: null }),
+          );
         case 3:
           // Ten oversize payloads: Mosquitto's WebSocket listener needs seconds for each megabyte.
-          return i % 100 === 3 ? Buffer.alloc(70_000, 0x7b) : Buffer.from(`{"v":1,"t":"msg","ts":1e999,"x":${i}}`);
+          return i % 100 === 3
+            ? Buffer.alloc(70_000, 0x7b)
+            : Buffer.from(`{"v":1,"t":"msg","ts":1e999,"x":${i}}`);
         default:
           return Buffer.from(`{"__proto__":{"polluted":${i}},"v":1}`);
       }

@@ -59,7 +59,9 @@ describe('ChatClient over the memory transport', () => {
     const broker = new MemoryBroker();
     const alice = await joined(broker, 'Alice');
     for (let i = 0; i < PAGE_SIZE + 20; i++) await sendOk(alice.client, 'lobby', `m${i}`);
-    const pages = new Set([...broker.retained.keys()].filter((t) => t.includes('/msg/')).map((t) => t.split('/')[5]));
+    const pages = new Set(
+      [...broker.retained.keys()].filter((t) => t.includes('/msg/')).map((t) => t.split('/')[5]),
+    );
     expect(pages).toEqual(new Set(['0', '1']));
     const bob = await joined(broker, 'Bob');
     await until(() => bob.seen.size === PAGE_SIZE + 20, 'history', 10_000);
@@ -124,11 +126,21 @@ describe('ChatClient over the memory transport', () => {
     await until(() => summaries.get(sent.id)?.['like']?.length === 1, 'unlike');
     // A forged like: signed by Mallory on Alice's topic.
     const mallory = await generateIdentity();
-    const forged = await makeReaction(bob.client.topics, mallory, { room: 'lobby', page: 0, id: sent.id }, ['like'], Date.now());
-    broker.publish(bob.client.topics.react('lobby', 0, sent.id, alice.client.identity.userId), forged.payload, {
-      qos: 1,
-      retain: true,
-    });
+    const forged = await makeReaction(
+      bob.client.topics,
+      mallory,
+      { room: 'lobby', page: 0, id: sent.id },
+      ['like'],
+      Date.now(),
+    );
+    broker.publish(
+      bob.client.topics.react('lobby', 0, sent.id, alice.client.identity.userId),
+      forged.payload,
+      {
+        qos: 1,
+        retain: true,
+      },
+    );
     await until(() => bob.client.rejections.total === 1, 'forged like rejected');
     const carol = await joined(broker, 'Carol');
     const carolSummary = new Map<string, Record<string, string[]>>();
@@ -182,7 +194,10 @@ describe('ChatClient over the memory transport', () => {
     expect(alice.client.members('lobby').length).toBe(2);
     now += 2_000;
     await alice.client.rename('Alice');
-    await until(() => alice.client.members('lobby').find((m) => m.name === 'Alice')?.seen === now, 'alice beat');
+    await until(
+      () => alice.client.members('lobby').find((m) => m.name === 'Alice')?.seen === now,
+      'alice beat',
+    );
     alice.client.expirePresence();
     expect(alice.client.members('lobby').map((m) => m.name)).toEqual(['Alice']);
   });
@@ -243,7 +258,9 @@ describe('direct messages over the memory transport (DM-1..DM-5)', () => {
     expect(typeof sent).toBe('object');
     await until(() => [...bobDm.values()].some((m) => m.text === 'secret for bob'), 'bob reads it');
     await until(() => aliceDm.size === 1 && [...aliceDm.values()][0]?.state === 'sent', 'alice sent');
-    const wire = broker.log.filter((p) => p.topic.includes('/dm/')).map((p) => new TextDecoder().decode(p.payload));
+    const wire = broker.log
+      .filter((p) => p.topic.includes('/dm/'))
+      .map((p) => new TextDecoder().decode(p.payload));
     expect(wire).toHaveLength(2);
     for (const payload of wire) {
       expect(payload).not.toContain('secret');
@@ -263,7 +280,11 @@ describe('direct messages over the memory transport (DM-1..DM-5)', () => {
     await alice.client.close();
     // Bob on a new device with the same identity but a new DM key.
     const bob2 = await joined(broker, 'Bob', 'lobby', { ...(await withDh()), identity: bob.client.identity });
-    const again = await joined(broker, 'Alice', 'lobby', { dh: await generateDhKeyPair(), store, identity: alice.client.identity });
+    const again = await joined(broker, 'Alice', 'lobby', {
+      dh: await generateDhKeyPair(),
+      store,
+      identity: alice.client.identity,
+    });
     await again.client.openDm(bobId);
     await until(() => again.client.keys.get(bobId)?.status === 'changed', 'changed key warning');
     await again.client.acceptKey(bobId);

@@ -54,7 +54,7 @@ describe('envelope decoding', () => {
     ];
     for (const value of cases) expect(parseEnvelope(reencode(value)).ok, JSON.stringify(value)).toBe(false);
     const proto = utf8(canonicalJson(envelope as never).replace('{', '{"__proto__":{"admin":true},'));
-    const ctor = utf8(canonicalJson(envelope as never).replace("{", "{\"constructor\":1,"));
+    const ctor = utf8(canonicalJson(envelope as never).replace('{', '{"constructor":1,'));
     expect(parseEnvelope(ctor).ok).toBe(false);
     expect(parseEnvelope(proto).ok).toBe(false);
     expect(({} as Record<string, unknown>).admin).toBeUndefined();

@@ -14,7 +14,12 @@ describe('topics', () => {
 
   it('builds and parses every topic under the prefix (TOPIC-1)', () => {
     expect(t.message('lobby', 3, id)).toBe(`mqchat/v1/room/lobby/msg/3/${id}`);
-    expect(parseTopic('mqchat', t.message('lobby', 3, id))).toEqual({ kind: 'message', room: 'lobby', page: 3, id });
+    expect(parseTopic('mqchat', t.message('lobby', 3, id))).toEqual({
+      kind: 'message',
+      room: 'lobby',
+      page: 3,
+      id,
+    });
     expect(parseTopic('mqchat', t.head('lobby'))).toEqual({ kind: 'head', room: 'lobby' });
     expect(parseTopic('mqchat', t.page('lobby', 7))).toEqual({ kind: 'page', room: 'lobby', page: 7 });
   });
