@@ -30,9 +30,13 @@ export const timeline = (client: ChatClient, room: string) => {
 };
 
 /** Polls `condition` until it holds; fails with `what` after `timeout` ms. Never a fixed sleep. */
-export const until = async (condition: () => boolean, what = 'condition', timeout = 5000): Promise<void> => {
+export const until = async (
+  condition: () => boolean | Promise<boolean>,
+  what = 'condition',
+  timeout = 5000,
+): Promise<void> => {
   const start = Date.now();
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() - start > timeout) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

@@ -1,0 +1,66 @@
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+
+/** Debian's Chromium, headless, without the background services this closed network refuses. */
+export const launchChromium = (): Promise<Browser> =>
+  chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+
+/** Page errors, unhandled rejections and console errors of a page, for asserting there were none. */
+export const watchErrors = (page: Page) => {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/WebSocket connection to .* failed/.test(message.text())) {
+      errors.push(`console: ${message.text()}`);
+    }
+  });
+  return errors;
+};
+
+export interface Person {
+  context: BrowserContext;
+  page: Page;
+  errors: string[];
+}
+
+/** A new browser profile (its own IndexedDB, so its own identity) with the app open. */
+export const openApp = async (browser: Browser, appUrl: string, query: Record<string, string> = {}) => {
+  const context = await browser.newContext({ locale: 'en-US' });
+  const page = await context.newPage();
+  const errors = watchErrors(page);
+  const url = new URL(appUrl);
+  for (const [key, value] of Object.entries(query)) url.searchParams.set(key, value);
+  await page.goto(url.href);
+  return { context, page, errors } satisfies Person;
+};
+
+/** Fills the join form the way a person does and waits for the room view. */
+export const joinRoom = async (person: Person, name: string, broker: string, room = 'lobby') => {
+  const { page } = person;
+  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Room').fill(room);
+  await page.getByLabel('Broker URL').fill(broker);
+  await page.getByRole('button', { name: 'Join' }).click();
+  await page.getByRole('status').getByText('online').waitFor({ timeout: 15_000 });
+};
+
+export const sendMessage = async (page: Page, text: string) => {
+  const box = page.getByLabel('Message', { exact: true });
+  await box.fill(text);
+  await box.press('Enter');
+};
+
+/** The texts of the messages shown, in order. */
+export const messageTexts = (page: Page) =>
+  page.getByRole('log', { name: 'Messages' }).locator('article p.text').allTextContents();
