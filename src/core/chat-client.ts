@@ -12,6 +12,7 @@ import {
   type RejectReason,
 } from '../protocol/envelope.ts';
 import { clampTimestamp, HISTORY_WINDOW } from '../protocol/history.ts';
+import { classicPayload, classicTopics, classicUser, parseClassic } from '../protocol/classic.ts';
 import { compareKnownKey, makeKeyAnnouncement, type DhKeyPair } from '../protocol/dh.ts';
 import { openDirect, sealDirect } from '../protocol/dms.ts';
 import { makeMessageId, randomBytes, toHexId } from '../protocol/ids.ts';
@@ -138,6 +139,8 @@ export class ChatClient {
   readonly #rooms = new Map<string, RoomState>();
   readonly #inflight = new Set<string>();
   readonly #watched = new Set<string>();
+  /** Rooms bridged to the classic paho chat (rule CLASSIC-1). */
+  readonly #classic = new Set<string>();
   #batch = new Map<string, StoredMessage>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #now: () => number;
@@ -266,6 +269,7 @@ export class ChatClient {
     if (state === undefined) return;
     clearTimeout(state.beat);
     await this.#announce(room, false).catch(() => undefined);
+    await this.setClassic(room, false);
     this.#rooms.delete(room);
     const t = this.topics;
     await this.transport.unsubscribe([
@@ -355,6 +359,10 @@ export class ChatClient {
     this.#remember(state, stored);
     await this.#options.store.putMessages([stored]);
     this.#events.emit('messages', room, [stored]);
+    if (this.#classic.has(room)) {
+      const classic = classicTopics(room).publish(this.name);
+      this.#background(this.transport.publish(classic, classicPayload(text), { qos: 1, retain: false }));
+    }
     if (opensPage) this.#background(this.#publishMarkers(room, page));
     if (page > 0) this.#background(this.#subscribeWindow(room, state));
     this.#background(this.#publishStored(stored));
@@ -553,6 +561,49 @@ export class ChatClient {
     await Promise.all(this.rooms.map((room) => this.#announce(room, true).catch(() => undefined)));
   }
 
+  // ---- classic bridge ----------------------------------------------------------------------
+
+  /**
+   * Bridges a joined room to the origin's paho terminal chat (rules CLASSIC-1..CLASSIC-4): plain
+   * text on `chat/<room>/<user>` shows here as unverified, and what I send is copied there.
+   */
+  async setClassic(room: string, on: boolean): Promise<void> {
+    if (!this.#rooms.has(room) || this.#classic.has(room) === on) return;
+    const { filter } = classicTopics(room);
+    if (on) {
+      this.#classic.add(room);
+      await this.transport.subscribe([filter]);
+    } else {
+      this.#classic.delete(room);
+      await this.transport.unsubscribe([filter]);
+    }
+  }
+
+  isClassic(room: string): boolean {
+    return this.#classic.has(room);
+  }
+
+  #receiveClassic(topic: string, payload: Uint8Array): void {
+    const message = parseClassic(topic, payload);
+    if (message === undefined) return this.#reject('schema', topic);
+    // The origin filters its own messages by the user level of the topic; so do we (rule CLASSIC-3).
+    if (!this.#classic.has(message.room) || message.user === classicUser(this.name)) return;
+    const now = this.#now();
+    this.#queue({
+      room: message.room,
+      page: 0,
+      id: makeMessageId(this.#random),
+      from: `classic:${message.user}`,
+      name: message.user,
+      ts: now,
+      sortTs: now,
+      text: message.text,
+      sig: '',
+      state: 'sent',
+      classic: true,
+    });
+  }
+
   // ---- direct messages ---------------------------------------------------------------------
 
   async #announceKey(): Promise<void> {
@@ -668,6 +719,7 @@ export class ChatClient {
 
   /** One path for every incoming payload (rule ENV-2): parse, check, verify, then apply. */
   async #receive({ topic, payload }: IncomingMessage): Promise<void> {
+    if (topic.startsWith('chat/')) return this.#receiveClassic(topic, payload);
     const parsed = parseTopic(this.topics.prefix, topic);
     // Zero-length payloads clear a retained topic; there is nothing to show.
     if (parsed === undefined || payload.length === 0) return;

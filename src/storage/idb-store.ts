@@ -47,7 +47,12 @@ export class IdbStore implements Store {
 
   async getMessages(room: string, options: { limit: number; before?: Cursor }): Promise<StoredMessage[]> {
     const upper = options.before
-      ? IDBKeyRange.bound([room, -Infinity, ''], [room, options.before.sortTs, options.before.id], false, true)
+      ? IDBKeyRange.bound(
+          [room, -Infinity, ''],
+          [room, options.before.sortTs, options.before.id],
+          false,
+          true,
+        )
       : IDBKeyRange.bound([room, -Infinity, ''], [room, Infinity, HIGHEST_ID]);
     const out: StoredMessage[] = [];
     let cursor = await this.#db.transaction('messages').store.index('timeline').openCursor(upper, 'prev');

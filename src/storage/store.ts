@@ -22,6 +22,8 @@ export interface StoredMessage {
   edited?: number;
   /** A tombstone: the author deleted it; `text` is empty (rule EDIT-2). */
   deleted?: boolean;
+  /** From the classic bridge: unsigned, sender taken from the topic, `from` is `classic:<name>`. */
+  classic?: boolean;
   sig: string;
   /** 'pending' messages are in the outbox until the broker acknowledges them (rule OUT-1). */
   state: DeliveryState;
