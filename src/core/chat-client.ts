@@ -25,6 +25,7 @@ import {
   makePageMarker,
   makeReaction,
   makeRoomEntry,
+  makeSync,
   makeTyping,
   HISTORY_EXPIRY_S,
   type Outgoing,
@@ -42,7 +43,9 @@ import {
 } from '../transport/transport.ts';
 import { heartbeatSeconds, RoomPresence, type Member, type PresenceChange } from './presence.ts';
 import { Reactions } from './reactions.ts';
+import { RateBudget } from './rate-budget.ts';
 import { RoomPages } from './room-pages.ts';
+import { SeqTracker } from './sync.ts';
 
 export interface ChatClientOptions {
   transport: TransportFactory;
@@ -61,6 +64,8 @@ export interface ChatClientOptions {
   flushMs?: number;
   /** This device's DM key pair (rule DM-1); without it DMs are off. */
   dh?: DhKeyPair;
+  /** Live messages a sender may show per second, and its burst (rule FLOOD-1); default 20 and 100. */
+  rate?: { perSecond: number; burst: number };
   /** Overrides the presence heartbeat (seconds), for tests with short clocks. */
   heartbeatSeconds?: (members: number) => number;
 }
@@ -85,7 +90,9 @@ export interface ChatEvents {
   directory: (entries: RoomEntry[]) => void;
   /** A DM key was seen: 'changed' means it differs from the first one seen for that user (rule DM-1). */
   key: (user: string, status: KeyStatus) => void;
-  rejected: (reason: RejectReason, topic: string) => void;
+  rejected: (reason: RejectReason | 'flood', topic: string) => void;
+  /** The set of muted users changed. */
+  muted: (users: string[]) => void;
 }
 
 export type SendError = 'empty' | 'too-long' | 'not-joined' | 'not-found' | 'not-yours' | 'no-key';
@@ -98,6 +105,7 @@ export const dmPeer = (room: string): string | undefined =>
   room.startsWith('@') ? room.slice(1) : undefined;
 
 const KNOWN_KEYS = 'known-dh-keys';
+const MUTED = 'muted-users';
 
 interface RoomState {
   pages: RoomPages;
@@ -108,7 +116,19 @@ interface RoomState {
   typing: Map<string, { name: string; until: number }>;
   beat: ReturnType<typeof setTimeout> | undefined;
   lastTyping: number;
+  /** My next sequence number in this room (rule SYNC-1). */
+  nextSeq: number;
+  seqs: SeqTracker;
+  /** Message id by `${from}:${seq}`, to answer sync requests (rule SYNC-3). */
+  bySeq: Map<string, string>;
+  /** When each message id was last delivered by the broker: a pending answer is cancelled by it. */
+  delivered: Map<string, number>;
+  syncTimer: ReturnType<typeof setTimeout> | undefined;
+  requested: Map<string, number>;
 }
+
+const SYNC_WAIT_MS = 2000;
+const SYNC_RETRY_MS = 30_000;
 
 const TYPING_SHOW_MS = 6000;
 const TYPING_EVERY_MS = 3000;
@@ -131,6 +151,9 @@ export class ChatClient {
   /** DM keys by user: the key in use and whether it changed since first seen (rule DM-1). */
   readonly keys = new Map<string, { dh: string; status: KeyStatus }>();
   #knownKeys: Record<string, string> = {};
+  /** Users whose messages this client hides, by user id; kept in the store (rule FLOOD-2). */
+  readonly muted = new Set<string>();
+  readonly #budget: RateBudget;
   /** This tab's connection id, carried by presence and the Last Will (rule PRES-3). */
   readonly conn: string;
   name: string;
@@ -154,6 +177,7 @@ export class ChatClient {
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? randomBytes;
     this.conn = toHexId(this.#random(6));
+    this.#budget = new RateBudget(options.rate ?? { perSecond: 20, burst: 100 }, this.#now);
     this.transport = options.transport({
       url: options.url,
       // Per-tab random client ids (rule CONN-4): two tabs never take each other's session over.
@@ -181,6 +205,7 @@ export class ChatClient {
   async start(): Promise<void> {
     const will = await makeGone(this.topics, this.identity, this.conn, this.#now());
     this.#knownKeys = (await this.#options.store.getSetting<Record<string, string>>(KNOWN_KEYS)) ?? {};
+    for (const user of (await this.#options.store.getSetting<string[]>(MUTED)) ?? []) this.muted.add(user);
     this.transport.connect({ topic: will.topic, payload: will.payload, qos: 1, retain: true });
     const me = this.identity.userId;
     const dms = this.#options.dh ? [this.topics.inbox(me), this.topics.key(me)] : [];
@@ -214,6 +239,12 @@ export class ChatClient {
       typing: new Map(),
       beat: undefined,
       lastTyping: 0,
+      nextSeq: ((await this.#options.store.getSetting<number>(`seq:${room}`)) ?? 0) + 1,
+      seqs: new SeqTracker(),
+      bySeq: new Map(),
+      delivered: new Map(),
+      syncTimer: undefined,
+      requested: new Map(),
     };
     this.#rooms.set(room, state);
     const stored = await this.#options.store.getMessages(room, { limit: HISTORY_WINDOW });
@@ -221,7 +252,13 @@ export class ChatClient {
     state.oldest = stored[0];
     if (stored.length > 0) this.#events.emit('messages', room, stored);
     const t = this.topics;
-    await this.transport.subscribe([t.head(room), t.pages(room), t.present(room), t.typists(room)]);
+    await this.transport.subscribe([
+      t.head(room),
+      t.pages(room),
+      t.present(room),
+      t.typists(room),
+      t.sync(room),
+    ]);
     // The retained head marker normally follows the SUBACK at once; a room without one starts at 0.
     await this.#waitForHead(state);
     await this.#subscribeWindow(room, state);
@@ -232,7 +269,12 @@ export class ChatClient {
   #remember(state: RoomState, message: StoredMessage): void {
     state.pages.add(message.page, message.id);
     state.known.set(message.id, { from: message.from, sig: message.sig, page: message.page });
-    this.names.set(message.from, message.name);
+    if (!message.classic) this.names.set(message.from, message.name);
+    if (message.seq !== undefined) {
+      state.seqs.see(message.from, message.seq);
+      state.bySeq.set(`${message.from}:${message.seq}`, message.id);
+      if (message.from === this.identity.userId) state.nextSeq = Math.max(state.nextSeq, message.seq + 1);
+    }
   }
 
   #waitForHead(state: RoomState): Promise<void> {
@@ -277,6 +319,7 @@ export class ChatClient {
       t.pages(room),
       t.present(room),
       t.typists(room),
+      t.sync(room),
       ...this.#pageFilters(room, [...state.pages.fetched]),
     ]);
   }
@@ -346,6 +389,8 @@ export class ChatClient {
     const ts = this.#now();
     // Count the message in its page before signing (async), so concurrent sends see it (rule HIST-2).
     state.pages.add(page, id);
+    const seq = state.nextSeq++;
+    this.#background(this.#options.store.putSetting(`seq:${room}`, seq));
     const { envelope } = await makeMessage(this.topics, this.identity, {
       room,
       page,
@@ -353,6 +398,7 @@ export class ChatClient {
       name: this.name,
       ts,
       text,
+      seq,
       ...(options.reply !== undefined && { reply: options.reply }),
     });
     const stored = toStored(room, page, envelope, ts, 'pending');
@@ -385,6 +431,7 @@ export class ChatClient {
       ts: message.ts,
       text,
       ...(message.reply !== undefined && { reply: message.reply }),
+      ...(message.seq !== undefined && { seq: message.seq }),
       edited: Math.max(this.#now(), message.ts + 1),
     });
     const updated: StoredMessage = {
@@ -561,6 +608,65 @@ export class ChatClient {
     await Promise.all(this.rooms.map((room) => this.#announce(room, true).catch(() => undefined)));
   }
 
+  // ---- gap repair --------------------------------------------------------------------------
+
+  /** After messages arrive, waits a moment (reordering is normal) and then asks for real gaps (rule SYNC-2). */
+  #scheduleSyncCheck(room: string, state: RoomState): void {
+    state.syncTimer ??= setTimeout(() => {
+      state.syncTimer = undefined;
+      this.#background(this.#requestSync(room, state));
+    }, SYNC_WAIT_MS);
+  }
+
+  async #requestSync(room: string, state: RoomState): Promise<void> {
+    if (!this.#rooms.has(room) || this.transport.status !== 'online') return;
+    const now = this.#now();
+    const want = state.seqs
+      .gaps()
+      .filter(([user, seq]) => now - (state.requested.get(`${user}:${seq}`) ?? -Infinity) > SYNC_RETRY_MS);
+    if (want.length === 0) return;
+    for (const [user, seq] of want) state.requested.set(`${user}:${seq}`, now);
+    await this.#publish(await makeSync(this.topics, this.identity, room, want, now));
+  }
+
+  /**
+   * Answers a sync request with the original signed envelopes on their own topics (rule SYNC-3): the
+   * author at once, other peers after a random delay, and only if nobody re-delivered it meanwhile.
+   */
+  #answerSync(room: string, state: RoomState, want: [string, number][]): void {
+    const asked = this.#now();
+    for (const [user, seq] of want) {
+      const id = state.bySeq.get(`${user}:${seq}`);
+      if (id === undefined) continue;
+      const delay = user === this.identity.userId ? 0 : 250 + ((this.#random(1)[0] ?? 0) / 255) * 1500;
+      setTimeout(() => {
+        if ((state.delivered.get(id) ?? 0) > asked || !this.#rooms.has(room)) return;
+        this.#background(this.#redeliver(id));
+      }, delay);
+    }
+  }
+
+  async #redeliver(id: string): Promise<void> {
+    const message = await this.#options.store.getMessage(id);
+    if (message === undefined || message.deleted || message.classic || message.state !== 'sent') return;
+    const topic = this.topics.message(message.room, message.page, message.id);
+    await this.transport.publish(topic, encodeEnvelope(toEnvelope(message)), {
+      qos: 1,
+      retain: true,
+      expiry: HISTORY_EXPIRY_S,
+    });
+  }
+
+  // ---- muting ------------------------------------------------------------------------------
+
+  /** Hides a user's messages, reactions and typing from now on, on this device (rule FLOOD-2). */
+  async mute(user: string, on = true): Promise<void> {
+    if (on) this.muted.add(user);
+    else this.muted.delete(user);
+    await this.#options.store.putSetting(MUTED, [...this.muted]);
+    this.#events.emit('muted', [...this.muted]);
+  }
+
   // ---- classic bridge ----------------------------------------------------------------------
 
   /**
@@ -718,7 +824,7 @@ export class ChatClient {
   }
 
   /** One path for every incoming payload (rule ENV-2): parse, check, verify, then apply. */
-  async #receive({ topic, payload }: IncomingMessage): Promise<void> {
+  async #receive({ topic, payload, retain }: IncomingMessage): Promise<void> {
     if (topic.startsWith('chat/')) return this.#receiveClassic(topic, payload);
     const parsed = parseTopic(this.topics.prefix, topic);
     // Zero-length payloads clear a retained topic; there is nothing to show.
@@ -739,11 +845,21 @@ export class ChatClient {
     }
     const state = this.#rooms.get(parsed.room);
     if (state === undefined) return;
+    if (parsed.kind === 'message') state.delivered.set(parsed.id, this.#now());
     if (parsed.kind === 'message' && state.known.get(parsed.id)?.sig === envelope.sig) {
       state.pages.add(parsed.page, parsed.id);
       return;
     }
+    if (this.muted.has(envelope.from) && parsed.kind !== 'here') return;
     if (!(await this.#verify(topic, envelope))) return;
+    // Stored history comes in bursts by design; only live messages draw on a sender's budget.
+    if (
+      !retain &&
+      (parsed.kind === 'message' || parsed.kind === 'react') &&
+      !this.#budget.take(envelope.from)
+    ) {
+      return this.#events.emit('rejected', 'flood', topic);
+    }
     this.#applyRoom(parsed, envelope, state, topic);
   }
 
@@ -776,12 +892,14 @@ export class ChatClient {
       const known = state.known.get(parsed.id);
       // An id belongs to its first author: a different signer cannot edit or delete it (rule EDIT-3).
       if (known !== undefined && known.from !== envelope.from) return this.#reject('topic', topic);
-      state.pages.add(parsed.page, parsed.id);
-      state.known.set(parsed.id, { from: envelope.from, sig: envelope.sig, page: parsed.page });
       if (envelope.t === 'msg') {
-        this.names.set(envelope.from, envelope.name);
-        this.#queue(toStored(parsed.room, parsed.page, envelope, now, 'sent'));
+        const stored = toStored(parsed.room, parsed.page, envelope, now, 'sent');
+        this.#remember(state, stored);
+        this.#queue(stored);
+        if (envelope.seq !== undefined) this.#scheduleSyncCheck(parsed.room, state);
       } else {
+        state.pages.add(parsed.page, parsed.id);
+        state.known.set(parsed.id, { from: envelope.from, sig: envelope.sig, page: parsed.page });
         this.#queue(toTombstone(undefined, envelope, parsed.room, parsed.page, now));
       }
     } else if (
@@ -796,6 +914,8 @@ export class ChatClient {
       }
     } else if (parsed.kind === 'here' && envelope.t === 'here') {
       this.#applyHere(parsed.room, state, envelope, now);
+    } else if (parsed.kind === 'sync' && envelope.t === 'sync' && envelope.from !== this.identity.userId) {
+      this.#answerSync(parsed.room, state, envelope.want);
     } else if (
       parsed.kind === 'typing' &&
       envelope.t === 'typing' &&
@@ -913,6 +1033,8 @@ const bindsTo = (topic: Topic, envelope: Envelope): boolean => {
       return envelope.t === 'here' && envelope.from === topic.user;
     case 'typing':
       return envelope.t === 'typing' && envelope.from === topic.user;
+    case 'sync':
+      return envelope.t === 'sync';
     case 'directory':
       return envelope.t === 'room';
     case 'status':
@@ -945,6 +1067,7 @@ const toStored = (
   text: envelope.text,
   ...(envelope.reply !== undefined && { reply: envelope.reply }),
   ...(envelope.edited !== undefined && { edited: envelope.edited }),
+  ...(envelope.seq !== undefined && { seq: envelope.seq }),
   sig: envelope.sig,
   state,
 });
@@ -1009,5 +1132,6 @@ const toEnvelope = (message: StoredMessage): MessageEnvelope => ({
   text: message.text,
   ...(message.reply !== undefined && { reply: message.reply }),
   ...(message.edited !== undefined && { edited: message.edited }),
+  ...(message.seq !== undefined && { seq: message.seq }),
   sig: message.sig,
 });

@@ -38,6 +38,8 @@ export interface MessageEnvelope extends Base<'msg'> {
   reply?: string;
   /** Time of the latest edit; `ts` stays the time of writing (rule EDIT-1). */
   edited?: number;
+  /** The sender's sequence number in this room, from 1 (rule SYNC-1). */
+  seq?: number;
 }
 
 /** A tombstone that replaces a deleted message on its own topic (rule EDIT-2). */
@@ -77,6 +79,11 @@ export interface RoomEnvelope extends Base<'room'> {
   desc: string;
 }
 
+/** A request to re-deliver messages, by sender and sequence number (rule SYNC-2). */
+export interface SyncEnvelope extends Base<'sync'> {
+  want: [string, number][];
+}
+
 /** A DM key announcement: the X25519 public key, signed by the identity key (rule DM-1). */
 export interface KeyEnvelope extends Base<'key'> {
   dh: string;
@@ -100,7 +107,8 @@ export type Envelope =
   | TypingEnvelope
   | RoomEnvelope
   | KeyEnvelope
-  | DirectEnvelope;
+  | DirectEnvelope
+  | SyncEnvelope;
 
 export type Unsigned<E extends Envelope> = E extends Envelope ? Omit<E, 'sig'> : never;
 
@@ -133,6 +141,13 @@ const isTitle: Field = (value) =>
   typeof value === 'string' && value.length <= 80 && cleanName(value) === value;
 const isDescription: Field = (value) =>
   typeof value === 'string' && value.length <= 280 && cleanText(value) === value;
+const isSeq: Field = (value) => Number.isSafeInteger(value) && (value as number) >= 1;
+/** At most 50 (user id, sequence number) pairs per sync request (rule SYNC-2). */
+const isWantList: Field = (value) =>
+  Array.isArray(value) &&
+  value.length >= 1 &&
+  value.length <= 50 &&
+  value.every((pair) => Array.isArray(pair) && pair.length === 2 && isUserId(pair[0]) && isSeq(pair[1]));
 const isSignature: Field = (value) => typeof value === 'string' && /^[A-Za-z0-9_-]{86}$/.test(value);
 
 type Schema = { required: Record<string, Field>; optional: Record<string, Field> };
@@ -140,7 +155,7 @@ type Schema = { required: Record<string, Field>; optional: Record<string, Field>
 const SCHEMAS: Record<Envelope['t'], Schema> = {
   msg: {
     required: { id: isMessageId, name: isName, text: isText },
-    optional: { reply: isMessageId, edited: isTimestamp },
+    optional: { reply: isMessageId, edited: isTimestamp, seq: isSeq },
   },
   del: { required: { id: isMessageId }, optional: {} },
   head: { required: { page: isPage }, optional: {} },
@@ -151,6 +166,7 @@ const SCHEMAS: Record<Envelope['t'], Schema> = {
   typing: { required: {}, optional: {} },
   room: { required: { title: isTitle, desc: isDescription }, optional: {} },
   key: { required: { dh: isKey }, optional: {} },
+  sync: { required: { want: isWantList }, optional: {} },
   dmi: { required: { id: isMessageId, to: isUserId, name: isName, text: isText }, optional: {} },
 };
 

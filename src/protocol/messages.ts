@@ -9,6 +9,7 @@ import {
   type ReactEnvelope,
   type RoomEnvelope,
   type StatusEnvelope,
+  type SyncEnvelope,
   type TypingEnvelope,
   type Unsigned,
 } from './envelope.ts';
@@ -54,6 +55,7 @@ export interface MessageDraft {
   text: string;
   reply?: string;
   edited?: number;
+  seq?: number;
 }
 
 /** A signed room message (rules MSG-1..MSG-4): retained, QoS 1, one topic per message. */
@@ -143,6 +145,10 @@ export const makeTyping = (topics: Topics, identity: Identity, room: string, ts:
     { t: 'typing', ts },
     { qos: 0, retain: false },
   );
+
+/** Asks peers to re-deliver messages by (sender, seq): not retained, QoS 1 (rule SYNC-2). */
+export const makeSync = (topics: Topics, identity: Identity, room: string, want: [string, number][], ts: number) =>
+  build<SyncEnvelope>(identity, topics.sync(room), { t: 'sync', ts, want }, { qos: 1, retain: false });
 
 /** A room directory entry (rule ROOM-3). */
 export const makeRoomEntry = (

@@ -21,6 +21,7 @@ export type Topic =
   | { kind: 'react'; room: string; page: number; id: string; user: string }
   | { kind: 'here'; room: string; user: string }
   | { kind: 'typing'; room: string; user: string }
+  | { kind: 'sync'; room: string }
   | { kind: 'directory'; room: string }
   | { kind: 'status'; user: string }
   | { kind: 'key'; user: string }
@@ -49,6 +50,8 @@ export const topics = (prefix: string = DEFAULT_PREFIX) => {
     /** Retained, QoS 1: one user's presence in a room (rule PRES-1). */
     here: (name: string, user: string) => `${room(name)}/here/${user}`,
     present: (name: string) => `${room(name)}/here/+`,
+    /** Not retained, QoS 1: requests to re-deliver missing messages (rule SYNC-2). */
+    sync: (name: string) => `${room(name)}/sync`,
     /** Not retained, QoS 0: typing notices (rule PRES-6). */
     typing: (name: string, user: string) => `${room(name)}/typing/${user}`,
     typists: (name: string) => `${room(name)}/typing/+`,
@@ -96,6 +99,7 @@ const parseRoomTopic = (room: string, levels: string[]): Topic | undefined => {
   const [what, a, b, c, ...rest] = levels;
   if (rest.length > 0) return undefined;
   if (what === 'head' && a === undefined) return { kind: 'head', room };
+  if (what === 'sync' && a === undefined) return { kind: 'sync', room };
   if ((what === 'here' || what === 'typing') && isUserId(a) && b === undefined)
     return { kind: what, room, user: a };
   const page = parsePage(a);

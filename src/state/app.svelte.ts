@@ -69,7 +69,7 @@ export class AppState {
       };
       this.prefill = prefill(
         saved,
-        new URLSearchParams(location.search),
+        location.search,
         defaultBrokerUrl(this.#deps.brokerUrl, location.hostname),
       );
       this.phase = 'ready';

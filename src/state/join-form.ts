@@ -46,12 +46,11 @@ export const defaultBrokerUrl = (fromEnv: string | undefined, hostname: string):
 };
 
 /** Prefill order: a link's query (?broker=…&room=…), then what was used last time, then defaults. */
-export const prefill = (
-  saved: Partial<JoinInput>,
-  query: URLSearchParams,
-  fallbackUrl: string,
-): JoinInput => ({
-  name: saved.name ?? '',
-  room: query.get('room') ?? saved.room ?? DEFAULT_ROOM,
-  url: query.get('broker') ?? saved.url ?? fallbackUrl,
-});
+export const prefill = (saved: Partial<JoinInput>, search: string, fallbackUrl: string): JoinInput => {
+  const query = new URLSearchParams(search);
+  return {
+    name: saved.name ?? '',
+    room: query.get('room') ?? saved.room ?? DEFAULT_ROOM,
+    url: query.get('broker') ?? saved.url ?? fallbackUrl,
+  };
+};

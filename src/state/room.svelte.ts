@@ -1,4 +1,5 @@
 import type { ChatClient } from '../core/chat-client.ts';
+import { HISTORY_WINDOW } from '../protocol/history.ts';
 import { Timeline } from './timeline.svelte.ts';
 
 /** Wait at least this long between two "load older" requests, so a fling at the top asks once. */
@@ -18,9 +19,17 @@ export class RoomState {
     this.name = name;
   }
 
+  /**
+   * Whether offering older history makes sense: a join shows at least the newest HISTORY_WINDOW
+   * messages (rule HIST-6), so a room showing fewer has nothing older to fetch.
+   */
+  get mayHaveOlder(): boolean {
+    return this.timeline.size >= HISTORY_WINDOW;
+  }
+
   /** Asks the client for older history; broker pages arrive later as `messages` events. */
   async loadOlder(): Promise<void> {
-    if (this.loadingOlder || !this.joined) return;
+    if (this.loadingOlder || !this.joined || !this.mayHaveOlder) return;
     this.loadingOlder = true;
     try {
       await Promise.all([

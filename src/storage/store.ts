@@ -20,6 +20,8 @@ export interface StoredMessage {
   reply?: string;
   /** Time of the latest edit (rule EDIT-1). */
   edited?: number;
+  /** The sender's sequence number in the room (rule SYNC-1). */
+  seq?: number;
   /** A tombstone: the author deleted it; `text` is empty (rule EDIT-2). */
   deleted?: boolean;
   /** From the classic bridge: unsigned, sender taken from the topic, `from` is `classic:<name>`. */

@@ -292,3 +292,44 @@ describe('direct messages over the memory transport (DM-1..DM-5)', () => {
     await bob2.client.close();
   });
 });
+
+describe('completeness and hostile senders', () => {
+  it('repairs a gap: a cleared message is re-delivered by its author on request (SYNC-1..SYNC-3)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    const sent = [];
+    for (const text of ['one', 'two', 'three']) sent.push(await sendOk(alice.client, 'lobby', text));
+    await until(() => [...alice.seen.values()].every((m) => m.state === 'sent'), 'sent');
+    // Someone clears message two from the broker, as anyone can on an open broker.
+    broker.publish(alice.client.topics.message('lobby', 0, sent[1]!.id), new Uint8Array(0), { qos: 1, retain: true });
+    const bob = await joined(broker, 'Bob');
+    await until(() => bob.seen.size === 3, 'bob gets all three after the sync request', 10_000);
+    expect([...bob.seen.values()].map((m) => m.seq).sort()).toEqual([1, 2, 3]);
+    expect(broker.retained.has(alice.client.topics.message('lobby', 0, sent[1]!.id))).toBe(true);
+  });
+
+  it('drops live messages past a sender budget so a flooder cannot freeze the page (FLOOD-1)', async () => {
+    const broker = new MemoryBroker();
+    const flooder = await joined(broker, 'Flooder');
+    const bob = await joined(broker, 'Bob', 'lobby', { rate: { perSecond: 1, burst: 10 } });
+    let floods = 0;
+    bob.client.on('rejected', (reason) => reason === 'flood' && floods++);
+    await Promise.all(Array.from({ length: 50 }, (_, i) => sendOk(flooder.client, 'lobby', `spam ${i}`)));
+    await until(() => bob.seen.size + floods === 50, 'all handled');
+    expect(bob.seen.size).toBeLessThanOrEqual(11);
+  });
+
+  it('hides a muted user, and remembers it (FLOOD-2)', async () => {
+    const broker = new MemoryBroker();
+    const store = new MemoryStore();
+    const alice = await joined(broker, 'Alice');
+    const bob = await joined(broker, 'Bob', 'lobby', { store });
+    await bob.client.mute(alice.client.identity.userId);
+    await sendOk(alice.client, 'lobby', 'you cannot see me');
+    const carol = await joined(broker, 'Carol');
+    await sendOk(carol.client, 'lobby', 'but me');
+    await until(() => [...bob.seen.values()].some((m) => m.text === 'but me'), 'carol');
+    expect([...bob.seen.values()].map((m) => m.text)).toEqual(['but me']);
+    expect(await store.getSetting('muted-users')).toEqual([alice.client.identity.userId]);
+  });
+});

@@ -4,7 +4,6 @@
  * `{name}` placeholders are filled in by `t()`.
  */
 export const en = {
-  'app.title': 'mqchat',
   'app.tagline': 'Chat over any MQTT broker. No server, no account.',
   'app.loading': 'Loading…',
   'app.bootFailed': 'mqchat cannot start in this browser: {detail}',
@@ -23,7 +22,6 @@ export const en = {
   'join.broker': 'Broker URL',
   'join.brokerHint': 'Any MQTT broker with WebSockets enabled.',
   'join.submit': 'Join',
-  'join.joining': 'Joining…',
   'join.fingerprint': 'Your key: {fingerprint}',
   'join.fingerprintTitle':
     'Your messages are signed with a key made in this browser. Others see this short fingerprint next to your name.',
@@ -75,6 +73,7 @@ export const en = {
   'composer.error.too-long': 'This message is too long to send.',
   'composer.error.not-joined': 'Not in a room any more. Leave and join again.',
   'composer.error.empty': 'Write something first.',
+  'composer.error.other': 'Could not send: {error}',
   'composer.error.not-found': 'That message no longer exists.',
   'composer.error.not-yours': 'Only the author can change that message.',
 } as const;

@@ -12,6 +12,8 @@ export const LANGUAGES: readonly { code: Language; name: string }[] = [
 
 const dictionaries: Record<Language, Record<MessageKey, string>> = { en, ja };
 
+export const isMessageKey = (key: string): key is MessageKey => Object.hasOwn(en, key);
+
 export const isLanguage = (value: unknown): value is Language => value === 'en' || value === 'ja';
 
 /** Japanese for any ja* browser language, English otherwise. */

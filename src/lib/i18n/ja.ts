@@ -2,7 +2,6 @@ import type { MessageKey } from './en.ts';
 
 /** Japanese UI strings; every key of en.ts must be here (checked by the type). */
 export const ja: Record<MessageKey, string> = {
-  'app.title': 'mqchat',
   'app.tagline': 'どの MQTT ブローカーでも使えるチャット。サーバーもアカウントも不要です。',
   'app.loading': '読み込み中…',
   'app.bootFailed': 'このブラウザーでは mqchat を起動できません: {detail}',
@@ -22,7 +21,6 @@ export const ja: Record<MessageKey, string> = {
   'join.broker': 'ブローカー URL',
   'join.brokerHint': 'WebSocket が有効な MQTT ブローカーなら何でも使えます。',
   'join.submit': '参加',
-  'join.joining': '参加中…',
   'join.fingerprint': 'あなたの鍵: {fingerprint}',
   'join.fingerprintTitle':
     'メッセージはこのブラウザーで作られた鍵で署名されます。ほかの人には名前の横にこの短い指紋が表示されます。',
@@ -74,6 +72,7 @@ export const ja: Record<MessageKey, string> = {
   'composer.error.too-long': 'メッセージが長すぎて送信できません。',
   'composer.error.not-joined': 'ルームに参加していません。退出してからもう一度参加してください。',
   'composer.error.empty': '先に何か入力してください。',
+  'composer.error.other': '送信できませんでした: {error}',
   'composer.error.not-found': 'そのメッセージはもうありません。',
   'composer.error.not-yours': 'そのメッセージを変更できるのは投稿者だけです。',
 };
