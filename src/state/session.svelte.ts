@@ -77,9 +77,15 @@ export class ChatSession {
   }
 
   /** Sends to the current room; the message shows up at once through the `messages` event. */
-  async send(text: string): Promise<SendError | undefined> {
-    const result = await this.#client.send(this.current, text);
-    return typeof result === 'string' ? result : undefined;
+  async send(text: string): Promise<SendError | 'error' | undefined> {
+    try {
+      const result = await this.#client.send(this.current, text);
+      return typeof result === 'string' ? result : undefined;
+    } catch (error) {
+      // Signing or the store failed: nothing was queued, so the composer keeps the text.
+      console.error('mqchat: send failed', error);
+      return 'error';
+    }
   }
 
   async retry(id: string): Promise<void> {
