@@ -20,8 +20,9 @@ const roundRect = (x0, y0, x1, y1, r) => (x, y) => {
 const circle = (cx, cy, r) => (x, y) => (x - cx) ** 2 + (y - cy) ** 2 <= r * r;
 /** @type {(ax: number, ay: number, bx: number, by: number, cx: number, cy: number) => Shape} */
 const triangle = (ax, ay, bx, by, cx, cy) => (x, y) => {
-  const side = (/** @type {number[]} */ [px, py, qx, qy]) => (qx - px) * (y - py) - (qy - py) * (x - px);
-  const [d1, d2, d3] = [side([ax, ay, bx, by]), side([bx, by, cx, cy]), side([cx, cy, ax, ay])];
+  /** @type {(px: number, py: number, qx: number, qy: number) => number} */
+  const side = (px, py, qx, qy) => (qx - px) * (y - py) - (qy - py) * (x - px);
+  const [d1, d2, d3] = [side(ax, ay, bx, by), side(bx, by, cx, cy), side(cx, cy, ax, ay)];
   return (d1 >= 0 && d2 >= 0 && d3 >= 0) || (d1 <= 0 && d2 <= 0 && d3 <= 0);
 };
 /** @type {(...shapes: Shape[]) => Shape} */
@@ -101,7 +102,8 @@ const png = (width, height, rgba) => {
   header.writeUInt32BE(height, 4);
   header.set([8, 6, 0, 0, 0], 8); // bit depth 8, colour type 6 (RGBA), deflate, no filter set, no interlace
   const rows = Buffer.alloc((width * 4 + 1) * height);
-  for (let y = 0; y < height; y++) rgba.copy(rows, y * (width * 4 + 1) + 1, y * width * 4, (y + 1) * width * 4);
+  for (let y = 0; y < height; y++)
+    rgba.copy(rows, y * (width * 4 + 1) + 1, y * width * 4, (y + 1) * width * 4);
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk('IHDR', header),

@@ -45,13 +45,16 @@ export class RoomPages {
     return pages;
   }
 
-  /** The next `count` older pages below the lowest fetched one, preferring pages known to exist. */
+  /**
+   * The next `count` pages to fetch when scrolling up: the newest pages below the head not fetched
+   * yet. Pages are numbered without gaps in normal use; markers let a client skip gaps a forger made.
+   */
   olderPages(count: number): number[] {
-    const lowest = Math.min(...this.fetched, this.head + 1);
-    const below = [...this.known].filter((page) => page < lowest).sort((a, b) => b - a);
-    // Pages are numbered without gaps in normal use; markers only help skip gaps a forger made.
-    for (let page = lowest - 1; page >= 0 && below.length < count; page--)
-      if (!below.includes(page)) below.push(page);
-    return below.sort((a, b) => b - a).slice(0, count);
+    const out: number[] = [];
+    const floor = Math.max(0, this.head - 10_000);
+    for (let page = this.head; page >= floor && out.length < count; page--) {
+      if (!this.fetched.has(page) && (this.known.has(page) || this.known.size === 0 || page < this.head)) out.push(page);
+    }
+    return out;
   }
 }

@@ -41,6 +41,9 @@ export class MqttTransport implements Transport {
   #closed = true;
   #lastError: { error: TransportError; detail: string } | undefined;
   #will: Will | undefined;
+  /** Publishes not yet acknowledged; they are sent again on every connect until they are. */
+  readonly #outbox = new Set<Pending>();
+  #connectedOnce = false;
 
   constructor(options: MqttTransportOptions) {
     this.#options = options;
@@ -105,6 +108,7 @@ export class MqttTransport implements Transport {
     };
     const client = mqtt.connect(this.#options.url, options);
     this.#client = client;
+    this.#connectedOnce = false;
     client.on('connect', () => this.#onConnect());
     client.on('message', (topic, payload, packet) =>
       this.#events.emit('message', { topic, payload: new Uint8Array(payload), retain: packet.retain }),
@@ -114,12 +118,14 @@ export class MqttTransport implements Transport {
   }
 
   #onConnect(): void {
+    this.#connectedOnce = true;
     this.#attempt = 0;
     this.#confirmedVersion = true;
     this.#lastError = undefined;
     this.#setStatus('online', { protocolVersion: this.#version });
     // clean: true means a fresh session: subscribe again, which also redelivers retained messages.
     if (this.#filters.size > 0) this.#client?.subscribe([...this.#filters], { qos: 1 });
+    for (const pending of this.#outbox) this.#send(pending);
   }
 
   #onError(error: Error & { code?: number }): void {
@@ -146,7 +152,11 @@ export class MqttTransport implements Transport {
       this.#open();
       return;
     }
-    const error = this.#lastError ?? { error: 'closed' as const, detail: 'connection closed' };
+    // A socket that closes before any CONNACK never reached a broker (browsers give no error first).
+    const fallback = this.#connectedOnce
+      ? { error: 'closed' as const, detail: 'connection closed' }
+      : { error: 'unreachable' as const, detail: this.#options.url };
+    const error = this.#lastError ?? fallback;
     if (error.error === 'auth') {
       this.#closed = true;
       this.#setStatus('offline', error);
@@ -186,26 +196,59 @@ export class MqttTransport implements Transport {
     if (known.length > 0 && this.#status === 'online') await this.#client?.unsubscribeAsync(known);
   }
 
-  async publish(topic: string, payload: Uint8Array, options: PublishOptions): Promise<void> {
-    const client = this.#client;
-    if (client === undefined) throw new Error('not connected');
-    // MQTT.js queues publishes made while offline and sends them after the next connect.
-    await client.publishAsync(topic, toBuffer(payload), {
-      qos: options.qos,
-      retain: options.retain,
-      ...(this.#version === 5 &&
-        options.expiry !== undefined && { properties: { messageExpiryInterval: options.expiry } }),
+  /**
+   * Resolves once the broker acknowledged it (QoS 1) or it was written (QoS 0). Publishes made
+   * offline, or cut off by a dropped connection, are sent again after the next connect: each
+   * connection is a new MQTT.js client, whose own offline queue would die with it.
+   */
+  publish(topic: string, payload: Uint8Array, options: PublishOptions): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error('transport closed'));
+    return new Promise((resolve, reject) => {
+      const pending: Pending = { topic, payload: toBuffer(payload), options, resolve, reject };
+      this.#outbox.add(pending);
+      if (this.#status === 'online') this.#send(pending);
     });
+  }
+
+  #send(pending: Pending): void {
+    const client = this.#client;
+    if (client === undefined || !client.connected) return;
+    const { options } = pending;
+    const properties =
+      this.#version === 5 && options.expiry !== undefined
+        ? { properties: { messageExpiryInterval: options.expiry } }
+        : {};
+    client.publish(
+      pending.topic,
+      pending.payload,
+      { qos: options.qos, retain: options.retain, ...properties },
+      (error) => {
+        // Without an ack (the connection dropped) it stays in the outbox for the next connect.
+        if (error || client !== this.#client || !this.#outbox.has(pending)) return;
+        this.#outbox.delete(pending);
+        pending.resolve();
+      },
+    );
   }
 
   async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#timer);
+    for (const pending of this.#outbox) pending.reject(new Error('transport closed'));
+    this.#outbox.clear();
     const client = this.#client;
     this.#client = undefined;
     if (client !== undefined) await client.endAsync(false).catch(() => undefined);
     this.#setStatus('offline');
   }
+}
+
+interface Pending {
+  topic: string;
+  payload: Buffer;
+  options: PublishOptions;
+  resolve: () => void;
+  reject: (error: Error) => void;
 }
 
 /** MQTT.js wants Buffers; the `buffer` package is Node's own in Node and the polyfill in browsers. */

@@ -65,6 +65,8 @@ export interface Transport {
   /** Resolves when the broker acknowledged it (QoS 1) or it was written (QoS 0). */
   publish(topic: string, payload: Uint8Array, options: PublishOptions): Promise<void>;
   on<K extends keyof TransportEvents>(event: K, handler: TransportEvents[K]): () => void;
+  /** Reconnects now instead of waiting out the backoff (tab visible again, network back). */
+  wake?(): void;
   /** Graceful close: no will is published. */
   close(): Promise<void>;
 }

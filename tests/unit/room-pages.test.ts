@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { RoomPages } from '../../src/core/room-pages.ts';
+
+describe('RoomPages (HIST-6, HIST-7)', () => {
+  it('holds the head + 1, the head and three pages below subscribed', () => {
+    const pages = new RoomPages();
+    pages.see(12);
+    expect(pages.windowPages()).toEqual([13, 12, 11, 10, 9]);
+  });
+
+  it('scrolls up into the newest pages not fetched yet, even when older ones were fetched first', () => {
+    const pages = new RoomPages();
+    // A join that guessed head 0 before the head marker arrived fetched pages 0 and 1.
+    for (const page of [1, 0, 13, 12, 11, 10, 9]) pages.fetched.add(page);
+    pages.see(12);
+    expect(pages.olderPages(2)).toEqual([8, 7]);
+    for (const page of [8, 7, 6, 5, 4, 3, 2]) pages.fetched.add(page);
+    expect(pages.olderPages(2)).toEqual([]);
+  });
+});
