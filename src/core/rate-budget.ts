@@ -16,7 +16,10 @@ export class RateBudget {
   take(sender: string): boolean {
     const now = this.#now();
     const bucket = this.#buckets.get(sender) ?? { tokens: this.#rate.burst, at: now };
-    bucket.tokens = Math.min(this.#rate.burst, bucket.tokens + ((now - bucket.at) / 1000) * this.#rate.perSecond);
+    bucket.tokens = Math.min(
+      this.#rate.burst,
+      bucket.tokens + ((now - bucket.at) / 1000) * this.#rate.perSecond,
+    );
     bucket.at = now;
     if (this.#buckets.size > 10_000) this.#buckets.clear();
     this.#buckets.set(sender, bucket);

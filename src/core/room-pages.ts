@@ -53,7 +53,8 @@ export class RoomPages {
     const out: number[] = [];
     const floor = Math.max(0, this.head - 10_000);
     for (let page = this.head; page >= floor && out.length < count; page--) {
-      if (!this.fetched.has(page) && (this.known.has(page) || this.known.size === 0 || page < this.head)) out.push(page);
+      if (!this.fetched.has(page) && (this.known.has(page) || this.known.size === 0 || page < this.head))
+        out.push(page);
     }
     return out;
   }

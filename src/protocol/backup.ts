@@ -51,10 +51,13 @@ const passphraseKey = async (passphrase: string, salt: Uint8Array<ArrayBuffer>, 
   const material = await crypto.subtle.importKey('raw', utf8(passphrase.normalize('NFC')), 'PBKDF2', false, [
     'deriveKey',
   ]);
-  return crypto.subtle.deriveKey({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, material, AES, false, [
-    'encrypt',
-    'decrypt',
-  ]);
+  return crypto.subtle.deriveKey(
+    { name: 'PBKDF2', hash: 'SHA-256', salt, iterations },
+    material,
+    AES,
+    false,
+    ['encrypt', 'decrypt'],
+  );
 };
 
 /** The identity as a JSON file, its key sealed with AES-GCM under PBKDF2(passphrase). */
@@ -69,7 +72,9 @@ export const exportIdentity = async (
   const fileIv = randomBytes(12) as Uint8Array<ArrayBuffer>;
   const key = await passphraseKey(passphrase, salt, iterations);
   const additionalData = utf8(`${EXPORT_FORMAT}\n${identity.userId}`);
-  const ct = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv: fileIv, additionalData }, key, pkcs8));
+  const ct = new Uint8Array(
+    await crypto.subtle.encrypt({ name: 'AES-GCM', iv: fileIv, additionalData }, key, pkcs8),
+  );
   pkcs8.fill(0);
   return JSON.stringify({
     format: EXPORT_FORMAT,
@@ -91,7 +96,13 @@ export const importIdentity = async (
   } catch {
     return { ok: false, error: 'format' };
   }
-  const f = file as { format?: unknown; user?: unknown; kdf?: Record<string, unknown>; iv?: unknown; ct?: unknown };
+  const f = file as {
+    format?: unknown;
+    user?: unknown;
+    kdf?: Record<string, unknown>;
+    iv?: unknown;
+    ct?: unknown;
+  };
   const iterations = f?.kdf?.iterations;
   const salt = typeof f?.kdf?.salt === 'string' ? fromBase64url(f.kdf.salt) : undefined;
   const iv = typeof f?.iv === 'string' ? fromBase64url(f.iv) : undefined;

@@ -12,7 +12,9 @@ export const CLASSIC_MAX_BYTES = 8 * 1024;
 
 /** The classic topic level for a display name: no `/`, `+`, `#`, spaces or controls (rule CLASSIC-3). */
 export const classicUser = (name: string): string =>
-  cleanName(name).replace(/[/+#\s$]/gu, '_').slice(0, 40) || 'anonymous';
+  cleanName(name)
+    .replace(/[/+#\s$]/gu, '_')
+    .slice(0, 40) || 'anonymous';
 
 export const classicTopics = (room: string) => ({
   filter: `${CLASSIC_ROOT}/${room}/#`,

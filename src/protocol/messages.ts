@@ -147,8 +147,13 @@ export const makeTyping = (topics: Topics, identity: Identity, room: string, ts:
   );
 
 /** Asks peers to re-deliver messages by (sender, seq): not retained, QoS 1 (rule SYNC-2). */
-export const makeSync = (topics: Topics, identity: Identity, room: string, want: [string, number][], ts: number) =>
-  build<SyncEnvelope>(identity, topics.sync(room), { t: 'sync', ts, want }, { qos: 1, retain: false });
+export const makeSync = (
+  topics: Topics,
+  identity: Identity,
+  room: string,
+  want: [string, number][],
+  ts: number,
+) => build<SyncEnvelope>(identity, topics.sync(room), { t: 'sync', ts, want }, { qos: 1, retain: false });
 
 /** A room directory entry (rule ROOM-3). */
 export const makeRoomEntry = (

@@ -4,8 +4,10 @@
  */
 export const NAME_MAX_LENGTH = 40;
 
-// Bidi controls, zero-width characters, BOM, soft hyphen, other C0/C1 controls.
+// Bidi controls, zero-width characters, BOM, soft hyphen, other C0/C1 controls. Matching control
+// and combining characters is the point here, hence the lint exceptions.
 const INVISIBLE =
+  // eslint-disable-next-line no-control-regex, no-misleading-character-class
   /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]/g;
 
 export const cleanName = (input: string): string => {
@@ -17,6 +19,7 @@ export const cleanName = (input: string): string => {
 export const isCleanName = (name: string): boolean => name.length > 0 && cleanName(name) === name;
 
 /** Message text keeps new lines and tabs but loses other controls and bidi overrides (rule MSG-3). */
+// eslint-disable-next-line no-control-regex
 const TEXT_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f\u202a-\u202e\u2066-\u2069]/g;
 
 export const cleanText = (input: string): string => input.normalize('NFC').replace(TEXT_CONTROLS, '');

@@ -1,7 +1,14 @@
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../helpers/fixtures.ts';
-import { joinRoom, launchChromium, messageTexts, openApp, sendMessage, type Person } from '../helpers/browser.ts';
+import {
+  joinRoom,
+  launchChromium,
+  messageTexts,
+  openApp,
+  sendMessage,
+  type Person,
+} from '../helpers/browser.ts';
 import { bundledBroker, type Broker } from '../helpers/real.ts';
 import { serveStatic } from '../helpers/static-server.ts';
 
@@ -10,7 +17,11 @@ let broker: Broker;
 let site: Awaited<ReturnType<typeof serveStatic>>;
 
 beforeAll(async () => {
-  [browser, broker, site] = await Promise.all([launchChromium(), bundledBroker(), serveStatic('dist', '/mqchat/')]);
+  [browser, broker, site] = await Promise.all([
+    launchChromium(),
+    bundledBroker(),
+    serveStatic('dist', '/mqchat/'),
+  ]);
 });
 afterAll(async () => {
   await browser?.close();
@@ -40,9 +51,13 @@ describe('two people chat in Chromium through the bundled broker (built site ser
       .getByRole('log', { name: 'Messages' })
       .locator('article')
       .evaluateAll((articles) =>
-        articles.map((el) => [el.querySelector('.author')?.textContent?.trim(), el.querySelector('p.text')?.textContent]),
+        articles.map((el) => [
+          el.querySelector('.author')?.textContent?.trim(),
+          el.querySelector('p.text')?.textContent,
+        ]),
       );
-    for (const [author, text] of authors) expect(author?.startsWith(text?.startsWith('alice') ? 'Alice' : 'Bob')).toBe(true);
+    for (const [author, text] of authors)
+      expect(author?.startsWith(text?.startsWith('alice') ? 'Alice' : 'Bob')).toBe(true);
     expect([...alice.errors, ...bob.errors]).toEqual([]);
     await alice.context.close();
     await bob.context.close();

@@ -58,7 +58,7 @@ export const startMosquitto = async () => {
     await Promise.all([waitForPort(port), waitForPort(wsPort)]);
   } catch (error) {
     child.kill('SIGKILL');
-    throw new Error(`${(error as Error).message}\n${stderr}`);
+    throw new Error(`${(error as Error).message}\n${stderr}`, { cause: error });
   }
   return {
     urls: { mqtt: `mqtt://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${wsPort}` },

@@ -25,7 +25,10 @@ describe('identity export and import (ID-4)', () => {
     const file = await exportIdentity(alice, 'right', 2000);
     expect(await importIdentity(file, 'wrong')).toEqual({ ok: false, error: 'passphrase' });
     expect(await importIdentity('not json', 'x')).toEqual({ ok: false, error: 'format' });
-    expect(await importIdentity('{"format":"mqchat-identity-v1"}', 'x')).toEqual({ ok: false, error: 'format' });
+    expect(await importIdentity('{"format":"mqchat-identity-v1"}', 'x')).toEqual({
+      ok: false,
+      error: 'format',
+    });
     const other = JSON.parse(file) as Record<string, unknown>;
     other.user = (await generateExportableIdentity()).userId;
     expect(await importIdentity(JSON.stringify(other), 'right')).toEqual({ ok: false, error: 'passphrase' });

@@ -301,7 +301,10 @@ describe('completeness and hostile senders', () => {
     for (const text of ['one', 'two', 'three']) sent.push(await sendOk(alice.client, 'lobby', text));
     await until(() => [...alice.seen.values()].every((m) => m.state === 'sent'), 'sent');
     // Someone clears message two from the broker, as anyone can on an open broker.
-    broker.publish(alice.client.topics.message('lobby', 0, sent[1]!.id), new Uint8Array(0), { qos: 1, retain: true });
+    broker.publish(alice.client.topics.message('lobby', 0, sent[1]!.id), new Uint8Array(0), {
+      qos: 1,
+      retain: true,
+    });
     const bob = await joined(broker, 'Bob');
     await until(() => bob.seen.size === 3, 'bob gets all three after the sync request', 10_000);
     expect([...bob.seen.values()].map((m) => m.seq).sort()).toEqual([1, 2, 3]);

@@ -1,0 +1,201 @@
+// Pure state helpers of the web app: timeline merging and windowing, unread counting, reactions,
+// the join form and the translations.
+import { describe, expect, it } from 'vitest';
+import { detectLanguage, format, Locale } from '../../src/lib/i18n/index.svelte.ts';
+import { en } from '../../src/lib/i18n/en.ts';
+import { ja } from '../../src/lib/i18n/ja.ts';
+import { checkJoin, defaultBrokerUrl, prefill } from '../../src/state/join-form.ts';
+import { reactionsView } from '../../src/state/reactions-view.ts';
+import { timelineView, type Notice } from '../../src/state/timeline-items.ts';
+import { mergeBatch } from '../../src/state/timeline-merge.ts';
+import { Timeline } from '../../src/state/timeline.svelte.ts';
+import { newestTs, setOf, unreadIn } from '../../src/state/unread.ts';
+import { byTimeline, type StoredMessage } from '../../src/storage/store.ts';
+
+const msg = (id: string, sortTs: number, over: Partial<StoredMessage> = {}): StoredMessage => ({
+  room: 'r',
+  page: 0,
+  id,
+  from: 'u',
+  name: 'n',
+  ts: sortTs,
+  sortTs,
+  text: id,
+  sig: `s${id}`,
+  state: 'sent',
+  ...over,
+});
+
+const notice = (id: string, ts: number): Notice => ({ id, kind: 'join', user: 'b', name: 'Bob', ts });
+
+describe('the timeline', () => {
+  it('merges batches in any order into (sortTs, id) order, once per id', () => {
+    const timeline = new Timeline();
+    const all = Array.from({ length: 500 }, (_, i) => msg(`${String(i).padStart(4, '0')}x`, (i * 7919) % 50));
+    const shuffled = [...all].sort(
+      (a, b) => ((a.id.charCodeAt(2) * 31 + a.sortTs) % 17) - ((b.id.charCodeAt(2) * 31 + b.sortTs) % 17),
+    );
+    for (let i = 0; i < shuffled.length; i += 37)
+      timeline.merge([...shuffled.slice(i, i + 37), ...shuffled.slice(0, 5)]);
+    expect(timeline.messages.map((m) => m.id)).toEqual([...all].sort(byTimeline).map((m) => m.id));
+  });
+
+  it('replaces a changed message in place and skips a batch that changes nothing', () => {
+    const timeline = new Timeline();
+    timeline.merge([msg('a', 1), msg('b', 2, { state: 'pending' }), msg('c', 3)]);
+    const before = timeline.messages;
+    timeline.merge([msg('a', 1)]);
+    expect(timeline.messages).toBe(before);
+    timeline.merge([msg('b', 2, { state: 'sent' })]);
+    expect(timeline.messages.map((m) => [m.id, m.state])).toEqual([
+      ['a', 'sent'],
+      ['b', 'sent'],
+      ['c', 'sent'],
+    ]);
+  });
+
+  it('prepends older history and appends newer messages', () => {
+    const index = new Map<string, StoredMessage>();
+    let list = mergeBatch([], index, [msg('m', 10)]) ?? [];
+    list = mergeBatch(list, index, [msg('z', 20), msg('a', 1)]) ?? [];
+    expect(list.map((m) => m.id)).toEqual(['a', 'm', 'z']);
+  });
+});
+
+describe('the rendered timeline window', () => {
+  const day = 86_400_000;
+  const base = new Date(2025, 0, 10, 12).getTime();
+
+  it('merges join notices with messages by time and divides days', () => {
+    const view = timelineView(
+      [msg('a', base), msg('b', base + 2000), msg('c', base + day)],
+      [notice('n1', base + 1000), notice('n2', base + day + 5)],
+      300,
+    );
+    expect(view.items.map((item) => item.key)).toEqual([
+      `day-${base}`,
+      'a',
+      'n1',
+      'b',
+      `day-${base + day}`,
+      'c',
+      'n2',
+    ]);
+    expect(view.hidden).toBe(0);
+  });
+
+  it('renders only the newest `limit` shown messages and the notices from there on', () => {
+    const messages = Array.from({ length: 10 }, (_, i) => msg(`m${i}`, base + i * 1000));
+    const view = timelineView(
+      messages,
+      [notice('old', base + 500), notice('new', base + 8500)],
+      3,
+      (m) => m.id !== 'm9',
+    );
+    expect(view.items.filter((item) => item.kind !== 'day').map((item) => item.key)).toEqual([
+      'm6',
+      'm7',
+      'm8',
+      'new',
+    ]);
+    expect(view.hidden).toBe(6);
+  });
+});
+
+describe('unread counting', () => {
+  const known = new Set(['old']);
+  const isKnown = (id: string) => known.has(id);
+
+  it('counts new messages from others after the read mark, once each', () => {
+    const batch = [
+      msg('old', 50, { from: 'bob' }),
+      msg('x', 40, { from: 'bob' }),
+      msg('y', 60, { from: 'bob' }),
+      msg('y', 60, { from: 'bob' }),
+      msg('mine', 70, { from: 'me' }),
+      msg('gone', 80, { from: 'bob', deleted: true }),
+      msg('noisy', 90, { from: 'troll' }),
+    ];
+    expect(unreadIn(batch, isKnown, 'me', 45, setOf(['troll'])).map((m) => m.id)).toEqual(['y']);
+  });
+
+  it('moves the read mark to the newest message, never back', () => {
+    expect(newestTs([msg('a', 5), msg('b', 9)], 7)).toBe(9);
+    expect(newestTs([msg('a', 5)], 7)).toBe(7);
+    expect(newestTs([], 7)).toBe(7);
+  });
+});
+
+describe('reactions as shown', () => {
+  it('splits likes from emoji, keeps the fixed order, leaves muted people out and marks mine', () => {
+    const view = reactionsView(
+      { like: ['me', 'bob'], '🙏': ['bob'], '👍': ['troll'], '😂': ['troll', 'me'] },
+      'me',
+      setOf(['troll']),
+    );
+    expect(view.like).toEqual({ reaction: 'like', users: ['me', 'bob'], mine: true });
+    expect(view.others).toEqual([
+      { reaction: '😂', users: ['me'], mine: true },
+      { reaction: '🙏', users: ['bob'], mine: false },
+    ]);
+    expect(reactionsView(undefined, 'me', setOf([]))).toEqual({
+      like: { reaction: 'like', users: [], mine: false },
+      others: [],
+    });
+  });
+});
+
+describe('the join form', () => {
+  it('cleans the name, normalises the room and checks the URL', () => {
+    expect(checkJoin({ name: '  Al\u200bice ', room: ' My Room ', url: 'ws://h:1' }, 'http:')).toEqual({
+      ok: true,
+      value: { name: 'Alice', room: 'my-room', url: 'ws://h:1/' },
+    });
+    expect(checkJoin({ name: ' ', room: 'a/b', url: 'http://x' }, 'http:')).toEqual({
+      ok: false,
+      errors: { name: 'empty', room: 'invalid', url: 'invalid-url' },
+    });
+    expect(checkJoin({ name: 'a', room: 'a', url: 'ws://example.com' }, 'https:')).toEqual({
+      ok: false,
+      errors: { url: 'mixed-content' },
+    });
+  });
+
+  it('prefills from the link, then the last visit, then defaults', () => {
+    expect(defaultBrokerUrl(undefined, '127.0.0.1')).toBe('ws://127.0.0.1:8888');
+    expect(defaultBrokerUrl('', 'localhost')).toBe('ws://localhost:8888');
+    expect(defaultBrokerUrl(undefined, 'chat.example.org')).toBe('ws://localhost:8888');
+    expect(defaultBrokerUrl('wss://b.example/mqtt', 'x')).toBe('wss://b.example/mqtt');
+    expect(
+      prefill({ name: 'A', room: 'old', url: 'ws://saved' }, '?broker=ws%3A%2F%2Fq&room=new', 'ws://d'),
+    ).toEqual({
+      name: 'A',
+      room: 'new',
+      url: 'ws://q',
+    });
+    expect(prefill({}, '', 'ws://d')).toEqual({ name: '', room: 'lobby', url: 'ws://d' });
+  });
+});
+
+describe('translations', () => {
+  it('detects the language and fills placeholders', () => {
+    expect(detectLanguage(['ja-JP', 'en'])).toBe('ja');
+    expect(detectLanguage(['en-US', 'ja'])).toBe('en');
+    expect(detectLanguage([])).toBe('en');
+    expect(format('a {x} {y}', { x: 1 })).toBe('a 1 {y}');
+    const locale = new Locale('en', 'en-GB');
+    expect(locale.t('composer.send')).toBe('Send');
+    expect(locale.dateLocale).toBe('en-GB');
+    locale.lang = 'ja';
+    expect(locale.t('composer.send')).toBe('送信');
+    expect(locale.dateLocale).toBe('ja');
+  });
+
+  it('has every English string in Japanese, with the same placeholders', () => {
+    expect(Object.keys(ja).sort()).toEqual(Object.keys(en).sort());
+    const placeholders = (text: string) => [...text.matchAll(/\{(\w+)\}/g)].map((m) => m[1]).sort();
+    for (const key of Object.keys(en) as (keyof typeof en)[]) {
+      expect(placeholders(ja[key]), key).toEqual(placeholders(en[key]));
+    }
+  });
+});
