@@ -36,7 +36,8 @@ export interface Person {
 
 /** A new browser profile (its own IndexedDB, so its own identity) with the app open. */
 export const openApp = async (browser: Browser, appUrl: string, query: Record<string, string> = {}) => {
-  const context = await browser.newContext({ locale: 'en-US' });
+  // Self-signed certificates only ever come from the tests' own https server on 127.0.0.1.
+  const context = await browser.newContext({ locale: 'en-US', ignoreHTTPSErrors: true });
   const page = await context.newPage();
   const errors = watchErrors(page);
   const url = new URL(appUrl);
@@ -48,9 +49,9 @@ export const openApp = async (browser: Browser, appUrl: string, query: Record<st
 /** Fills the join form the way a person does and waits for the room view. */
 export const joinRoom = async (person: Person, name: string, broker: string, room = 'lobby') => {
   const { page } = person;
-  await page.getByLabel('Name').fill(name);
-  await page.getByLabel('Room').fill(room);
-  await page.getByLabel('Broker URL').fill(broker);
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Room', { exact: true }).fill(room);
+  await page.getByLabel('Broker URL', { exact: true }).fill(broker);
   await page.getByRole('button', { name: 'Join' }).click();
   await page.getByRole('status').getByText('online').waitFor({ timeout: 15_000 });
 };

@@ -1,8 +1,15 @@
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
+import { chmod, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './real.ts';
+
+const run = (command: string, args: string[]) =>
+  new Promise<void>((resolve, reject) => {
+    const child = spawn(command, args, { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} exited ${code}`))));
+  });
 
 /** A free TCP port on 127.0.0.1 (the OS picks it; mosquitto cannot bind port 0 itself). */
 export const freePort = (): Promise<number> =>
@@ -35,14 +42,30 @@ const waitForPort = async (port: number, timeout = 10_000): Promise<void> => {
  * Debian's Mosquitto 2.0 with its default limits (max_queued_messages 1000, no packet limit), a TCP
  * and a WebSocket listener on free loopback ports, anonymous access, persistence in a temp dir.
  */
-export const startMosquitto = async () => {
+export const startMosquitto = async (options: { users?: Record<string, string> } = {}) => {
   const { dir, remove } = await tempDir();
+  // Mosquitto started as root drops to its own user, which must be able to read the config dir.
+  await chmod(dir, 0o755);
+  const passwords = join(dir, 'passwords');
+  if (options.users !== undefined) {
+    for (const [user, password] of Object.entries(options.users)) {
+      await run('/usr/bin/mosquitto_passwd', [
+        ...(Object.keys(options.users)[0] === user ? ['-c'] : []),
+        '-b',
+        passwords,
+        user,
+        password,
+      ]);
+    }
+  }
   const [port, wsPort] = [await freePort(), await freePort()];
   const config = join(dir, 'mosquitto.conf');
   await writeFile(
     config,
     [
-      'allow_anonymous true',
+      ...(options.users === undefined
+        ? ['allow_anonymous true']
+        : ['allow_anonymous false', `password_file ${passwords}`]),
       'persistence false',
       `listener ${port} 127.0.0.1`,
       `listener ${wsPort} 127.0.0.1`,

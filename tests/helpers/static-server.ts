@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
+import { createServer, type RequestListener } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { extname, join, normalize } from 'node:path';
 
 const TYPES: Record<string, string> = {
@@ -17,8 +18,8 @@ const TYPES: Record<string, string> = {
  * A plain static file server for the production build, as GitHub Pages would serve it: files under
  * `base` (for example `/mqchat/`), index.html for directories, 404 for anything else.
  */
-export const serveStatic = async (root: string, base = '/') => {
-  const server = createServer(async (request, response) => {
+export const serveStatic = async (root: string, base = '/', tls?: { key: string; cert: string }) => {
+  const handler: RequestListener = async (request, response) => {
     const path = decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname);
     if (!path.startsWith(base)) return void response.writeHead(404).end('not found');
     let file = normalize(join(root, path.slice(base.length)));
@@ -32,12 +33,13 @@ export const serveStatic = async (root: string, base = '/') => {
     } catch {
       response.writeHead(404).end('not found');
     }
-  });
+  };
+  const server = tls === undefined ? createServer(handler) : createHttpsServer(tls, handler);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
   return {
-    url: `http://127.0.0.1:${port}${base}`,
+    url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}${base}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 };
