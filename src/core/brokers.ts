@@ -36,7 +36,8 @@ export const shareLink = (base: string, target: ShareTarget): string => {
   broker.password = '';
   url.searchParams.set('broker', broker.href);
   url.searchParams.set('room', target.room);
-  if (target.prefix !== undefined && target.prefix !== 'mqchat') url.searchParams.set('prefix', target.prefix);
+  if (target.prefix !== undefined && target.prefix !== 'mqchat')
+    url.searchParams.set('prefix', target.prefix);
   return url.href;
 };
 

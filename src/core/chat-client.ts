@@ -5,10 +5,7 @@ import {
   Rejections,
   TEXT_MAX_LENGTH,
   verifyEnvelope,
-  type DeleteEnvelope,
-  type DirectEnvelope,
   type Envelope,
-  type MessageEnvelope,
   type RejectReason,
 } from '../protocol/envelope.ts';
 import { clampTimestamp, HISTORY_WINDOW } from '../protocol/history.ts';
@@ -44,6 +41,16 @@ import {
 import { heartbeatSeconds, RoomPresence, type Member, type PresenceChange } from './presence.ts';
 import { Reactions } from './reactions.ts';
 import { RateBudget } from './rate-budget.ts';
+import {
+  bindsTo,
+  directToStored,
+  dmPeer,
+  dmRoom,
+  toEnvelope,
+  toStored,
+  toTombstone,
+  version,
+} from './records.ts';
 import { RoomPages } from './room-pages.ts';
 import { SeqTracker } from './sync.ts';
 
@@ -99,10 +106,7 @@ export type SendError = 'empty' | 'too-long' | 'not-joined' | 'not-found' | 'not
 
 export type KeyStatus = 'new' | 'same' | 'changed';
 
-/** DM conversations live in the store and timeline under this pseudo-room; `@` is never in a room name. */
-export const dmRoom = (peer: string): string => `@${peer}`;
-export const dmPeer = (room: string): string | undefined =>
-  room.startsWith('@') ? room.slice(1) : undefined;
+export { dmPeer, dmRoom };
 
 const KNOWN_KEYS = 'known-dh-keys';
 const MUTED = 'muted-users';
@@ -1017,121 +1021,3 @@ export class ChatClient {
     await this.transport.close();
   }
 }
-
-/** Which envelope types may appear on which topic, and whose they must be (rules SIG-4, ENV-4). */
-const bindsTo = (topic: Topic, envelope: Envelope): boolean => {
-  switch (topic.kind) {
-    case 'message':
-      return (envelope.t === 'msg' || envelope.t === 'del') && envelope.id === topic.id;
-    case 'head':
-      return envelope.t === 'head';
-    case 'page':
-      return envelope.t === 'page' && envelope.page === topic.page;
-    case 'react':
-      return envelope.t === 'react' && envelope.id === topic.id && envelope.from === topic.user;
-    case 'here':
-      return envelope.t === 'here' && envelope.from === topic.user;
-    case 'typing':
-      return envelope.t === 'typing' && envelope.from === topic.user;
-    case 'sync':
-      return envelope.t === 'sync';
-    case 'directory':
-      return envelope.t === 'room';
-    case 'status':
-      return envelope.t === 'gone' && envelope.from === topic.user;
-    case 'key':
-      return envelope.t === 'key' && envelope.from === topic.user;
-    case 'dm':
-      return false;
-  }
-};
-
-/** Edits and deletes supersede what they replace: a tombstone beats everything (rule EDIT-2). */
-const version = (message: StoredMessage): number =>
-  message.deleted ? Number.MAX_SAFE_INTEGER : (message.edited ?? 0);
-
-const toStored = (
-  room: string,
-  page: number,
-  envelope: MessageEnvelope,
-  now: number,
-  state: StoredMessage['state'],
-): StoredMessage => ({
-  room,
-  page,
-  id: envelope.id,
-  from: envelope.from,
-  name: envelope.name,
-  ts: envelope.ts,
-  sortTs: clampTimestamp(envelope.ts, now, FUTURE_SKEW_MS),
-  text: envelope.text,
-  ...(envelope.reply !== undefined && { reply: envelope.reply }),
-  ...(envelope.edited !== undefined && { edited: envelope.edited }),
-  ...(envelope.seq !== undefined && { seq: envelope.seq }),
-  sig: envelope.sig,
-  state,
-});
-
-/** A DM as a timeline entry in its conversation's pseudo-room (page 0). */
-const directToStored = (
-  peer: string,
-  envelope: DirectEnvelope,
-  now: number,
-  state: StoredMessage['state'],
-): StoredMessage => ({
-  room: dmRoom(peer),
-  page: 0,
-  id: envelope.id,
-  from: envelope.from,
-  name: envelope.name,
-  ts: envelope.ts,
-  sortTs: clampTimestamp(envelope.ts, now, FUTURE_SKEW_MS),
-  text: envelope.text,
-  sig: envelope.sig,
-  state,
-});
-
-/** A deleted message keeps its place in the timeline but loses its text (rule EDIT-2). */
-function toTombstone(message: StoredMessage, envelope: DeleteEnvelope): StoredMessage;
-function toTombstone(
-  message: undefined,
-  envelope: DeleteEnvelope,
-  room: string,
-  page: number,
-  now: number,
-): StoredMessage;
-function toTombstone(
-  message: StoredMessage | undefined,
-  envelope: DeleteEnvelope,
-  room?: string,
-  page?: number,
-  now?: number,
-): StoredMessage {
-  return {
-    room: message?.room ?? room ?? '',
-    page: message?.page ?? page ?? 0,
-    id: envelope.id,
-    from: envelope.from,
-    name: message?.name ?? '',
-    ts: message?.ts ?? envelope.ts,
-    sortTs: message?.sortTs ?? clampTimestamp(envelope.ts, now ?? envelope.ts, FUTURE_SKEW_MS),
-    text: '',
-    deleted: true,
-    sig: envelope.sig,
-    state: 'sent',
-  };
-}
-
-const toEnvelope = (message: StoredMessage): MessageEnvelope => ({
-  v: 1,
-  t: 'msg',
-  id: message.id,
-  from: message.from,
-  name: message.name,
-  ts: message.ts,
-  text: message.text,
-  ...(message.reply !== undefined && { reply: message.reply }),
-  ...(message.edited !== undefined && { edited: message.edited }),
-  ...(message.seq !== undefined && { seq: message.seq }),
-  sig: message.sig,
-});
