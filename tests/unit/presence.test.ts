@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { EXPIRY_BEATS, heartbeatSeconds, RoomPresence } from '../../src/core/presence.ts';
+
+describe('presence cost and expiry (PRES-2, PRES-4)', () => {
+  it('keeps what one member receives at most 30 presence deliveries a minute, however large the room', () => {
+    for (const members of [2, 10, 29, 30, 50, 200, 1000, 10_000]) {
+      const perMemberPerMinute = ((members - 1) / heartbeatSeconds(members)) * 60;
+      expect(perMemberPerMinute, `${members} members`).toBeLessThanOrEqual(30);
+    }
+    expect(heartbeatSeconds(1000)).toBe(2000);
+    expect(heartbeatSeconds(5)).toBe(60);
+  });
+
+  it('drops a member after 2.5 missed beats, and only the connection its will names', () => {
+    const room = new RoomPresence();
+    expect(room.announce('u1', { name: 'A', conn: 'c1', hb: 60, on: true, ts: 0 }, 0)).toEqual({
+      kind: 'join',
+      user: 'u1',
+      name: 'A',
+    });
+    expect(room.gone('u1', 'other-conn')).toBeUndefined();
+    expect(room.expire(60_000 * EXPIRY_BEATS - 1)).toEqual([]);
+    expect(room.expire(60_000 * EXPIRY_BEATS)).toEqual([{ kind: 'leave', user: 'u1', name: 'A' }]);
+  });
+
+  it('ignores a stale announcement that arrives already expired', () => {
+    const room = new RoomPresence();
+    expect(room.announce('u1', { name: 'A', conn: 'c1', hb: 60, on: true, ts: 0 }, 10 * 60_000)).toBeUndefined();
+    expect(room.size).toBe(0);
+  });
+});
