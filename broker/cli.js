@@ -5,6 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { AUTH_DEFAULTS } from './auth.js';
 import { BROKER_DEFAULTS, OptionError, startBroker } from './index.js';
 import { RETENTION_DEFAULTS } from './retention.js';
 
@@ -104,8 +105,46 @@ export const FLAGS = [
     type: 'string',
     arg: 'prefix',
     env: 'MQCHAT_BROKER_PREFIX',
-    help: 'topic prefix of the chat, for retention',
+    help: 'topic prefix of the chat, for retention and --auth',
     fallback: RETENTION_DEFAULTS.prefix,
+  },
+  {
+    flag: 'auth',
+    type: 'boolean',
+    env: 'MQCHAT_BROKER_AUTH',
+    help: 'authenticated mode: key-bound login, only signed publishes, private DM inboxes',
+  },
+  {
+    flag: 'rate',
+    type: 'string',
+    arg: 'n',
+    env: 'MQCHAT_BROKER_RATE',
+    help: 'publishes per second per connection, 0 = no limit',
+    fallback: `${BROKER_DEFAULTS.authPublishRate} with --auth, else 0`,
+  },
+  {
+    flag: 'burst',
+    type: 'string',
+    arg: 'n',
+    env: 'MQCHAT_BROKER_BURST',
+    help: 'publishes a connection may make at once before --rate applies',
+    fallback: String(BROKER_DEFAULTS.publishBurst),
+  },
+  {
+    flag: 'max-conn-per-ip',
+    type: 'string',
+    arg: 'n',
+    env: 'MQCHAT_BROKER_MAX_CONN_PER_IP',
+    help: 'concurrent connections per IP address, 0 = no limit',
+    fallback: `${BROKER_DEFAULTS.authMaxConnectionsPerIp} with --auth, else 0`,
+  },
+  {
+    flag: 'retained-quota',
+    type: 'string',
+    arg: 'n',
+    env: 'MQCHAT_BROKER_RETAINED_QUOTA',
+    help: 'retained topics one user may hold (--auth only), 0 = no quota',
+    fallback: String(AUTH_DEFAULTS.retainedQuota),
   },
   { flag: 'quiet', type: 'boolean', env: 'MQCHAT_BROKER_QUIET', help: 'log errors only' },
   {
@@ -168,8 +207,16 @@ export function parseCli(argv, env) {
   assign(retention, 'maxAgeDays', int('retention-days'));
   assign(retention, 'maxPerRoom', int('max-per-room'));
   const prefix = text('prefix');
-  if (prefix !== undefined) retention.prefix = prefix;
+  if (prefix !== undefined) {
+    retention.prefix = prefix;
+    broker.prefix = prefix;
+  }
   broker.retention = retention;
+  if (bool('auth')) broker.auth = true;
+  assign(broker, 'publishRate', int('rate'));
+  assign(broker, 'publishBurst', int('burst'));
+  assign(broker, 'maxConnectionsPerIp', int('max-conn-per-ip'));
+  assign(broker, 'retainedQuota', int('retained-quota'));
 
   const quiet = bool('quiet');
   const verbose = bool('verbose');
@@ -292,6 +339,8 @@ export async function main(argv, env) {
   if (!broker) return;
   // Always printed, even with --quiet: scripts read the actual ports from this line.
   console.log(`mqchat broker: ${broker.urls.mqtt}  ${broker.urls.ws}`);
+  if (config.broker.auth)
+    log('info', 'authenticated mode: clients log in with a signed password (docs/BROKER.md)');
   stopOnSignals(broker, log);
 }
 

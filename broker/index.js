@@ -1,5 +1,6 @@
 // The mqchat broker: aedes over TCP and WebSocket, with level persistence, limits against hostile
-// clients, and the retention sweep for room history. No side effects on import; see cli.js to run it.
+// clients, an optional authenticated mode, and the retention sweep for room history. No side effects on
+// import; see cli.js to run it.
 
 import { mkdir } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
@@ -8,9 +9,12 @@ import { createServer as createTcpServer } from 'node:net';
 import { Aedes } from 'aedes';
 import { Level } from 'level';
 import { WebSocketServer } from 'ws';
+import { AUTH_DEFAULTS, AuthPolicy } from './auth.js';
 import { OptionError } from './errors.js';
+import { createHooks, isValidTopicFilter } from './hooks.js';
+import { ConnectionsPerIp } from './limits.js';
 import { createPacketSizeGuard } from './packet-guard.js';
-import { resolveRetention, sweepRetained } from './retention.js';
+import { resolveRetention, retainedStore, sweepRetained } from './retention.js';
 import { WebSocketDuplex } from './ws-stream.js';
 
 /** @typedef {'debug' | 'info' | 'warn' | 'error'} LogLevel */
@@ -34,6 +38,22 @@ import { WebSocketDuplex } from './ws-stream.js';
  * @property {number} [heartbeatInterval] ms between aedes $SYS heartbeats; default 60000
  * @property {Logger | 'quiet'} [logger] receives log lines; default: warnings and errors to stderr
  * @property {RetentionOptions | false} [retention] room history retention; default 30 days, false turns it off
+ * @property {string} [prefix] topic prefix of the deployment, for auth and retention; default 'mqchat'
+ * @property {boolean | AuthOptions} [auth] authenticated mode (docs/BROKER.md); default false (open)
+ * @property {number} [publishRate] publishes per second per connection; default 20 with auth, else 0 (off)
+ * @property {number} [publishBurst] publishes a connection may make at once; default 100
+ * @property {number} [publishMaxDelay] ms a publish over the rate may be held back before the client is
+ *   dropped instead; default 5000
+ * @property {number} [maxConnectionsPerIp] concurrent sockets per remote address; default 20 with auth,
+ *   else 0 (off)
+ * @property {number} [retainedQuota] retained topics one user may hold (auth only); default 10000, 0 = off
+ */
+
+/**
+ * Settings of authenticated mode beyond the `auth: true` switch.
+ * @typedef {object} AuthOptions
+ * @property {number} [loginWindowMs] how far a login timestamp may be off the broker's clock; default 60000
+ * @property {() => number} [now] the broker's clock in epoch ms, injectable for tests; default Date.now
  */
 
 /**
@@ -45,7 +65,7 @@ import { WebSocketDuplex } from './ws-stream.js';
  * @property {() => Promise<void>} close resolves once listeners, connections and persistence are closed
  */
 
-export { OptionError };
+export { OptionError, isValidTopicFilter };
 
 /**
  * aedes-persistence-level is CommonJS and ships no types; require() it with the one signature we use
@@ -62,6 +82,12 @@ export const BROKER_DEFAULTS = Object.freeze({
   maxPacketSize: 256 * 1024,
   maxTopicLevels: 16,
   connectTimeout: 10_000,
+  prefix: 'mqchat',
+  /** Rate limits on by default in authenticated mode only; 0 turns one off. */
+  authPublishRate: 20,
+  authMaxConnectionsPerIp: 20,
+  publishBurst: 100,
+  publishMaxDelay: 5_000,
 });
 
 /**
@@ -79,17 +105,39 @@ const WS_FRAME_ALLOWANCE = 4096;
 export async function startBroker(options = {}) {
   const config = resolveOptions(options);
   const log = makeLogger(options.logger);
-  const retention = resolveRetention(options.retention);
+  const retention = resolveRetention(
+    options.retention === false
+      ? false
+      : { ...options.retention, prefix: options.retention?.prefix ?? config.prefix },
+  );
+  const auth = config.auth
+    ? new AuthPolicy({
+        prefix: config.prefix,
+        loginWindowMs: config.auth.loginWindowMs,
+        retainedQuota: config.retainedQuota,
+        now: config.auth.now,
+      })
+    : undefined;
   const db = config.memory ? undefined : await openDatabase(config.dataDir);
+  const hooks = createHooks({ ...config, now: config.auth?.now ?? (() => Date.now()) }, auth, log);
 
   /** @type {import('aedes').Aedes} */
   let aedes;
   try {
-    aedes = await Aedes.createBroker(aedesOptions(config, db));
+    aedes = await Aedes.createBroker(aedesOptions(hooks.aedesOptions(), config, db));
   } catch (error) {
     await db?.close();
     throw error;
   }
+  try {
+    // Before anything listens: publishes are judged by who holds which retained topic.
+    await auth?.rebuildIndex(retainedStore(aedes));
+  } catch (error) {
+    await closeAedes(aedes);
+    await closePersistence(aedes);
+    throw error;
+  }
+  hooks.attach(aedes);
   watchAedes(aedes, log);
 
   const listeners = createListeners(aedes, config, log);
@@ -103,13 +151,15 @@ export async function startBroker(options = {}) {
     await closePersistence(aedes);
     throw error;
   }
-  const sweeper = retention ? await startSweeper(aedes, retention, log) : undefined;
+  const onSweep = auth ? (/** @type {string} */ topic) => auth.index.delete(topic) : undefined;
+  const sweeper = retention ? await startSweeper(aedes, retention, log, onSweep) : undefined;
 
   /** @type {Promise<void> | undefined} */
   let closing;
   const close = () => {
     closing ??= (async () => {
       await sweeper?.stop();
+      hooks.stop();
       const stopped = listeners.stop();
       await closeAedes(aedes);
       // Connections that never sent CONNECT are not aedes clients, so aedes.close() leaves them open.
@@ -153,6 +203,14 @@ export function resolveOptions(options) {
     connectTimeout: options.connectTimeout ?? BROKER_DEFAULTS.connectTimeout,
     drainTimeout: options.drainTimeout,
     heartbeatInterval: options.heartbeatInterval,
+    prefix: options.prefix ?? (options.retention || undefined)?.prefix ?? BROKER_DEFAULTS.prefix,
+    auth: resolveAuth(options.auth),
+    publishRate: options.publishRate ?? (options.auth ? BROKER_DEFAULTS.authPublishRate : 0),
+    publishBurst: options.publishBurst ?? BROKER_DEFAULTS.publishBurst,
+    publishMaxDelay: options.publishMaxDelay ?? BROKER_DEFAULTS.publishMaxDelay,
+    maxConnectionsPerIp:
+      options.maxConnectionsPerIp ?? (options.auth ? BROKER_DEFAULTS.authMaxConnectionsPerIp : 0),
+    retainedQuota: options.retainedQuota ?? AUTH_DEFAULTS.retainedQuota,
   };
   assertInteger('port', config.port, 0, 65_535);
   assertInteger('wsPort', config.wsPort, 0, 65_535);
@@ -168,7 +226,33 @@ export function resolveOptions(options) {
   if (config.wsPath !== undefined && !config.wsPath.startsWith('/')) {
     throw new OptionError('wsPath must start with "/"');
   }
+  if (!PREFIX_PATTERN.test(config.prefix)) {
+    const name = options.prefix === undefined ? 'retention.prefix' : 'prefix';
+    throw new OptionError(`${name} must be 1 to 4 levels of [A-Za-z0-9_-], at most 32 characters each`);
+  }
+  assertInteger('publishRate', config.publishRate, 0, 1_000_000);
+  assertInteger('publishBurst', config.publishBurst, 1, 1_000_000);
+  assertInteger('publishMaxDelay', config.publishMaxDelay, 0, 600_000);
+  assertInteger('maxConnectionsPerIp', config.maxConnectionsPerIp, 0, 1_000_000);
+  assertInteger('retainedQuota', config.retainedQuota, 0, 2 ** 31 - 1);
+  if (config.auth) assertInteger('auth.loginWindowMs', config.auth.loginWindowMs, 1_000, 3_600_000);
   return config;
+}
+
+/** PROTOCOL.md section 1: one to four levels of [A-Za-z0-9_-]{1,32}. */
+const PREFIX_PATTERN = /^[A-Za-z0-9_-]{1,32}(\/[A-Za-z0-9_-]{1,32}){0,3}$/;
+
+/**
+ * @param {boolean | AuthOptions | undefined} auth
+ * @returns {{ loginWindowMs: number, now: () => number } | undefined}
+ */
+function resolveAuth(auth) {
+  if (!auth) return undefined;
+  const options = auth === true ? {} : auth;
+  return {
+    loginWindowMs: options.loginWindowMs ?? AUTH_DEFAULTS.loginWindowMs,
+    now: options.now ?? (() => Date.now()),
+  };
 }
 
 /**
@@ -207,56 +291,16 @@ async function openDatabase(dataDir) {
 }
 
 /**
+ * @param {import('aedes').AedesOptions} opts the hooks
  * @param {ResolvedOptions} config
  * @param {Level | undefined} db
  * @returns {import('aedes').AedesOptions}
  */
-function aedesOptions(config, db) {
-  /** @type {WeakSet<import('aedes').Client>} */
-  const badClientIds = new WeakSet();
-  /** @type {import('aedes').AedesOptions} */
-  const opts = {
-    maxTopicLevels: config.maxTopicLevels,
-    connectTimeout: config.connectTimeout,
-    // aedes accepts an empty client id with cleanSession=0 and invents one; the spec says refuse it
-    // [MQTT-3.1.3-8], and MQTT 3.1 required 1–23 characters. Noted here, refused in authenticate so the
-    // client gets CONNACK 0x02 (identifier rejected) rather than a dropped socket.
-    preConnect: (client, packet, callback) => {
-      if (packet.clientId === '' && (!packet.clean || packet.protocolVersion === 3)) badClientIds.add(client);
-      callback(null, true);
-    },
-    authenticate: (client, _username, _password, callback) => {
-      if (!badClientIds.has(client)) return callback(null, true);
-      const error = Object.assign(new Error('identifier rejected'), { returnCode: 2 });
-      callback(/** @type {import('aedes').AuthenticateError} */ (error), false);
-    },
-    // aedes lets 'a+', '+a' and 'a#' through (its check skips wildcards at either end of the filter).
-    // An error here is treated like aedes' own filter errors: the connection is closed [MQTT-4.8.0-1].
-    authorizeSubscribe: (_client, subscription, callback) => {
-      if (isValidTopicFilter(subscription.topic)) return callback(null, subscription);
-      callback(new Error(`invalid topic filter: ${JSON.stringify(subscription.topic)}`));
-    },
-  };
+function aedesOptions(opts, config, db) {
   if (db) opts.persistence = aedesPersistenceLevel(db);
   if (config.drainTimeout !== undefined) opts.drainTimeout = config.drainTimeout;
   if (config.heartbeatInterval !== undefined) opts.heartbeatInterval = config.heartbeatInterval;
   return opts;
-}
-
-/**
- * MQTT 3.1.1 §4.7: '+' and '#' occupy a whole level [MQTT-4.7.1-2, MQTT-4.7.1-3], '#' only as the last
- * level, and a filter is at least one character long [MQTT-4.7.3-1].
- * @param {string} filter
- * @returns {boolean}
- */
-export function isValidTopicFilter(filter) {
-  if (filter.length === 0) return false;
-  const levels = filter.split('/');
-  return levels.every((level, index) => {
-    if (level.includes('#')) return level === '#' && index === levels.length - 1;
-    if (level.includes('+')) return level === '+';
-    return true;
-  });
 }
 
 /**
@@ -289,9 +333,21 @@ function createListeners(aedes, config, log) {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   };
-  const tcp = createTcpServer((socket) => handleTcp(aedes, socket, config, log));
+  const perIp = new ConnectionsPerIp(config.maxConnectionsPerIp);
+  /** @param {import('node:net').Socket} socket */
+  const admit = (socket) => {
+    if (perIp.admit(socket)) return true;
+    log('debug', `${socket.remoteAddress}: more than ${config.maxConnectionsPerIp} connections, dropped`);
+    socket.destroy();
+    return false;
+  };
+  const tcp = createTcpServer((socket) => {
+    if (admit(socket)) handleTcp(aedes, socket, config, log);
+  });
   tcp.on('connection', track);
   const http = createHttpServer(rejectPlainHttp);
+  // Counted per TCP socket, so WebSocket upgrades and plain HTTP on the port count alike.
+  http.on('connection', admit);
   http.on('connection', track);
   const wss = createWsServer(aedes, http, config, log);
   return {
@@ -464,12 +520,13 @@ async function closePersistence(aedes) {
  * @param {import('aedes').Aedes} aedes
  * @param {import('./retention.js').RetentionPolicy} policy
  * @param {Logger} log
+ * @param {((topic: string) => void) | undefined} onDelete told of every topic a sweep deletes
  */
-async function startSweeper(aedes, policy, log) {
+async function startSweeper(aedes, policy, log, onDelete) {
   /** @type {Promise<SweepResult> | undefined} */
   let running;
   const sweep = () => {
-    running ??= sweepRetained(aedes, policy).finally(() => {
+    running ??= sweepRetained(aedes, policy, onDelete).finally(() => {
       running = undefined;
     });
     return running;

@@ -234,9 +234,10 @@ export async function listRetainedTopics(aedes, filter) {
  * Runs one sweep against the broker's persistence.
  * @param {import('aedes').Aedes} aedes
  * @param {RetentionPolicy} policy
+ * @param {(topic: string) => void} [onDelete] told of each deleted topic (authenticated mode's index)
  * @returns {Promise<SweepResult>}
  */
-export async function sweepRetained(aedes, policy) {
+export async function sweepRetained(aedes, policy, onDelete) {
   const store = retainedStore(aedes);
   // Collected first (topics and dates only, not payloads): deleting while a persistence iterator is open
   // is not safe for every backend.
@@ -258,6 +259,7 @@ export async function sweepRetained(aedes, policy) {
       retain: true,
       dup: false,
     });
+    onDelete?.(topic);
   }
   return { scanned: records.length, deleted: doomed.length };
 }
