@@ -1,6 +1,8 @@
 // The composition root: the only place that picks the real store and transport.
 import { mount } from 'svelte';
 import App from './App.svelte';
+import { browserNotifier } from './lib/notify.ts';
+import { registerServiceWorker } from './pwa/register.ts';
 import { AppState } from './state/app.svelte.ts';
 import { IdbStore } from './storage/idb-store.ts';
 import { MemoryStore } from './storage/memory-store.ts';
@@ -22,9 +24,12 @@ const app = new AppState({
   transport: mqttTransportFactory({ pageProtocol: location.protocol }),
   location: window.location,
   brokerUrl: typeof brokerUrl === 'string' ? brokerUrl : undefined,
+  notifier: browserNotifier,
+  visible: () => document.visibilityState === 'visible',
 });
 
 const target = document.getElementById('app');
 if (target === null) throw new Error('index.html has no #app element');
 mount(App, { target, props: { app } });
 void app.boot();
+registerServiceWorker();

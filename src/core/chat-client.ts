@@ -9,6 +9,7 @@ import {
   type RejectReason,
 } from '../protocol/envelope.ts';
 import { clampTimestamp, HISTORY_WINDOW } from '../protocol/history.ts';
+import { loginCredentials } from '../protocol/auth.ts';
 import { classicPayload, classicTopics, classicUser, parseClassic } from '../protocol/classic.ts';
 import { compareKnownKey, makeKeyAnnouncement, type DhKeyPair } from '../protocol/dh.ts';
 import { openDirect, sealDirect } from '../protocol/dms.ts';
@@ -63,6 +64,8 @@ export interface ChatClientOptions {
   prefix?: string;
   username?: string;
   password?: string;
+  /** Sign in with key-bound credentials on authenticated brokers (rules AUTH-1..AUTH-4). */
+  login?: boolean;
   now?: () => number;
   random?: (length: number) => Uint8Array;
   /** How long to wait for a room's retained head marker after subscribing (ms, default 250). */
@@ -188,6 +191,9 @@ export class ChatClient {
       clientId: `mqchat-${this.conn}`,
       ...(options.username !== undefined && { username: options.username }),
       ...(options.password !== undefined && { password: options.password }),
+      ...(options.login === true && {
+        credentials: () => loginCredentials(this.identity, `mqchat-${this.conn}`, this.#now()),
+      }),
     });
     this.transport.on('status', (change) => {
       this.#events.emit('status', change);
@@ -283,7 +289,8 @@ export class ChatClient {
 
   #waitForHead(state: RoomState): Promise<void> {
     const start = state.pages.head;
-    const wait = this.#options.headWaitMs ?? 250;
+    // Busy brokers can take a while; waiting beats fetching pages around a wrong guess (rule HIST-6).
+    const wait = this.#options.headWaitMs ?? 1000;
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);

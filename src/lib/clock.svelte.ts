@@ -1,13 +1,13 @@
 import { createSubscriber } from 'svelte/reactivity';
 
 /**
- * The current time as reactive state that ticks once a minute, but only while something reads it
+ * The current time as reactive state that ticks twice a minute, but only while something reads it
  * (createSubscriber starts the timer on first read in an effect and stops it when none is left).
  */
 export class Clock {
   readonly #subscribe: () => void;
 
-  constructor(intervalMs = 60_000) {
+  constructor(intervalMs = 30_000) {
     this.#subscribe = createSubscriber((update) => {
       const timer = setInterval(update, intervalMs);
       return () => clearInterval(timer);

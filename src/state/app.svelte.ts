@@ -1,10 +1,15 @@
 import { ChatClient } from '../core/chat-client.ts';
-import { generateIdentity, type Identity } from '../protocol/keys.ts';
+import { isLanguage, locale, type Language } from '../lib/i18n/index.svelte.ts';
+import { browserNotifier, type Notifier } from '../lib/notify.ts';
+import { generateDhKeyPair, type DhKeyPair } from '../protocol/dh.ts';
+import { generateExportableIdentity } from '../protocol/backup.ts';
+import type { Identity } from '../protocol/keys.ts';
 import type { Store } from '../storage/store.ts';
 import type { TransportFactory } from '../transport/transport.ts';
-import { isLanguage, locale, type Language } from '../lib/i18n/index.svelte.ts';
+import { exportIdentityFile, IdentityFileError, importIdentityFile, isExportable } from './identity-file.ts';
 import { defaultBrokerUrl, prefill, type JoinInput } from './join-form.ts';
-import { ChatSession } from './session.svelte.ts';
+import { ChatSession, type Saved } from './session.svelte.ts';
+import { SETTINGS } from './settings.ts';
 
 /** What the page provides; main.ts passes the real ones, a test can pass twins. */
 export interface AppDeps {
@@ -16,10 +21,11 @@ export interface AppDeps {
   /** import.meta.env.VITE_BROKER_URL */
   brokerUrl?: string | undefined;
   generateIdentity?: () => Promise<Identity>;
+  generateDhKeyPair?: () => Promise<DhKeyPair>;
+  notifier?: Notifier;
+  /** document.visibilityState === 'visible' */
+  visible?: () => boolean;
 }
-
-/** Settings keys in the store. */
-const SETTINGS = { name: 'name', room: 'room', url: 'brokerUrl', language: 'language' } as const;
 
 export interface BootFailure {
   /** WebCrypto without Ed25519: the one failure worth its own explanation. */
@@ -41,6 +47,7 @@ export class AppState {
   readonly #deps: AppDeps;
   #store: Store | undefined;
   #identity: Identity | undefined;
+  #dh: DhKeyPair | undefined;
 
   constructor(deps: AppDeps) {
     this.#deps = deps;
@@ -61,6 +68,7 @@ export class AppState {
       if (isLanguage(language)) locale.lang = language;
       this.#identity = identity ?? (await this.#newIdentity(store));
       this.userId = this.#identity.userId;
+      this.#dh = await this.#dmKey(store);
       const { location } = this.#deps;
       const saved = {
         ...(name !== undefined && { name }),
@@ -82,13 +90,51 @@ export class AppState {
   }
 
   async #newIdentity(store: Store): Promise<Identity> {
-    const identity = await (this.#deps.generateIdentity ?? generateIdentity)();
+    // Made with a sealed copy of its key, so it can be exported later (rule ID-4).
+    const identity = await (this.#deps.generateIdentity ?? generateExportableIdentity)();
     await store.putIdentity(identity);
     return identity;
   }
 
-  /** Connects and opens the room; `input` must have passed checkJoin. */
-  join(input: JoinInput): void {
+  /**
+   * The DM key pair (rule DM-1), made once per browser and kept: a new one would show everyone a
+   * "key changed" warning. Browsers without X25519 get none, and DMs are off.
+   */
+  async #dmKey(store: Store): Promise<DhKeyPair | undefined> {
+    const saved = await store.getSetting<DhKeyPair>(SETTINGS.dh);
+    if (saved !== undefined) return saved;
+    try {
+      const dh = await (this.#deps.generateDhKeyPair ?? generateDhKeyPair)();
+      await store.putSetting(SETTINGS.dh, dh);
+      return dh;
+    } catch (error) {
+      console.warn('mqchat: no X25519 in this browser, direct messages are off', error);
+      return undefined;
+    }
+  }
+
+  async #saved(store: Store): Promise<Saved> {
+    const [rooms, dmPeers, classic, readMarks, notifications] = await Promise.all([
+      store.getSetting<string[]>(SETTINGS.rooms),
+      store.getSetting<string[]>(SETTINGS.dmPeers),
+      store.getSetting<string[]>(SETTINGS.classic),
+      store.getSetting<Record<string, number>>(SETTINGS.readMarks),
+      store.getSetting<boolean>(SETTINGS.notifications),
+    ]);
+    return {
+      rooms: rooms ?? [],
+      dmPeers: dmPeers ?? [],
+      classic: classic ?? [],
+      readMarks: readMarks ?? {},
+      notifications: notifications ?? false,
+    };
+  }
+
+  /**
+   * Connects, rejoins the rooms joined last time and opens the room asked for (listing it in the
+   * directory when it is new); `input` must have passed checkJoin.
+   */
+  async join(input: JoinInput): Promise<void> {
     const store = this.#store;
     const identity = this.#identity;
     if (store === undefined || identity === undefined) return;
@@ -98,23 +144,69 @@ export class AppState {
       store.putSetting(SETTINGS.room, input.room),
       store.putSetting(SETTINGS.url, input.url),
     ]).catch((error: unknown) => console.warn('mqchat: could not save settings', error));
+    const saved = await this.#saved(store).catch(() => undefined);
     const client = new ChatClient({
       transport: this.#deps.transport,
       url: input.url,
       store,
       identity,
       name: input.name,
+      ...(this.#dh !== undefined && { dh: this.#dh }),
     });
-    const session = new ChatSession(client, input.url);
+    const session = new ChatSession({
+      client,
+      url: input.url,
+      store,
+      notifier: this.#deps.notifier ?? browserNotifier,
+      saved: saved ?? { rooms: [], dmPeers: [], classic: [], readMarks: {}, notifications: false },
+      dmEnabled: this.#dh !== undefined,
+      visible: this.#deps.visible?.() ?? true,
+    });
     this.session = session;
     session.start();
-    session.open(input.room).catch((error: unknown) => console.error('mqchat: join failed', error));
+    await session
+      .openRooms(saved?.rooms ?? [], input.room, { create: [input.room] })
+      .catch((error: unknown) => console.error('mqchat: join failed', error));
+  }
+
+  /** Whether my identity can be written to a backup file (identities made before backups cannot). */
+  get exportable(): boolean {
+    return this.#identity !== undefined && isExportable(this.#identity);
+  }
+
+  /** A passphrase-protected backup of my identity, to download (rule ID-4). */
+  async exportIdentity(passphrase: string): Promise<Blob> {
+    if (this.#identity === undefined) throw new IdentityFileError('not-exportable');
+    return exportIdentityFile(this.#identity, passphrase);
+  }
+
+  /**
+   * Replaces my identity with one from a backup file, then returns to the join screen. DM keys are
+   * per device and never exported (rule ID-4): a fresh one, so the two identities are not linked by
+   * a shared key, and the old identity's DM conversations are forgotten here.
+   */
+  async importIdentity(file: Blob, passphrase: string): Promise<void> {
+    const store = this.#store;
+    if (store === undefined) return;
+    const identity = await importIdentityFile(file, passphrase);
+    await this.leave();
+    await store.putIdentity(identity);
+    await store.putSetting(SETTINGS.dmPeers, []);
+    await store.putSetting(SETTINGS.dh, undefined);
+    this.#identity = identity;
+    this.userId = identity.userId;
+    this.#dh = await this.#dmKey(store);
   }
 
   /** Back to the join screen; the client closes in the background. */
   async leave(): Promise<void> {
     const session = this.session;
     this.session = undefined;
+    // The join form offers what was in use: a name changed in the settings, the room shown.
+    if (session !== undefined) {
+      const room = session.conversation?.isDm === false ? session.current : this.prefill.room;
+      this.prefill = { ...this.prefill, name: session.name, room };
+    }
     await session?.close();
   }
 

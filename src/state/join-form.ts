@@ -54,3 +54,21 @@ export const prefill = (saved: Partial<JoinInput>, search: string, fallbackUrl: 
     url: query.get('broker') ?? saved.url ?? fallbackUrl,
   };
 };
+
+export type RoomListCheck =
+  { ok: true; rooms: string[] } | { ok: false; error: 'empty' | 'too-long' | 'invalid'; part: string };
+
+/**
+ * The "New room" field: one room, or several separated by commas ("news, random"), each normalised
+ * (rule ROOM-1). Commas are never part of a room name, so the list is unambiguous.
+ */
+export const checkRoomList = (input: string): RoomListCheck => {
+  const parts = input.includes(',') ? input.split(',').filter((part) => part.trim() !== '') : [input];
+  const rooms: string[] = [];
+  for (const part of parts.length > 0 ? parts : ['']) {
+    const result = normaliseRoomName(part);
+    if (!result.ok) return { ok: false, error: result.error, part: part.trim() };
+    if (!rooms.includes(result.room)) rooms.push(result.room);
+  }
+  return { ok: true, rooms };
+};

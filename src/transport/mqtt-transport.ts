@@ -44,6 +44,7 @@ export class MqttTransport implements Transport {
   /** Publishes not yet acknowledged; they are sent again on every connect until they are. */
   readonly #outbox = new Set<Pending>();
   #connectedOnce = false;
+  #openings = 0;
 
   constructor(options: MqttTransportOptions) {
     this.#options = options;
@@ -89,7 +90,17 @@ export class MqttTransport implements Transport {
   #open(): void {
     this.#client?.removeAllListeners();
     this.#client?.end(true);
-    const { username, password } = this.#options;
+    this.#client = undefined;
+    const credentials = this.#options.credentials;
+    if (credentials === undefined) return this.#openWith(this.#options);
+    const attempt = ++this.#openings;
+    credentials().then(
+      (fresh) => attempt === this.#openings && !this.#closed && this.#openWith(fresh),
+      () => this.#setStatus('offline', { error: 'auth', detail: 'could not sign in' }),
+    );
+  }
+
+  #openWith({ username, password }: { username?: string; password?: string }): void {
     const will = this.#will;
     const options: IClientOptions = {
       clientId: this.#options.clientId,

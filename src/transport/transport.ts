@@ -42,6 +42,8 @@ export interface TransportOptions {
   username?: string;
   password?: string;
   will?: Will;
+  /** Fresh credentials for every connect (key-bound logins sign the time, rule AUTH-4). */
+  credentials?: () => Promise<{ username: string; password: string }>;
   /** Seconds; the default suits background tabs whose timers browsers throttle to once a minute. */
   keepalive?: number;
 }
