@@ -11,8 +11,7 @@ import {
 import { clampTimestamp, HISTORY_WINDOW } from '../protocol/history.ts';
 import { loginCredentials } from '../protocol/auth.ts';
 import { classicPayload, classicTopics, classicUser, parseClassic } from '../protocol/classic.ts';
-import { compareKnownKey, makeKeyAnnouncement, type DhKeyPair } from '../protocol/dh.ts';
-import { openDirect, sealDirect } from '../protocol/dms.ts';
+import type { DhKeyPair } from '../protocol/dh.ts';
 import { makeMessageId, randomBytes, toHexId } from '../protocol/ids.ts';
 import type { Identity } from '../protocol/keys.ts';
 import {
@@ -35,16 +34,16 @@ import { byTimeline, type Store, type StoredMessage } from '../storage/store.ts'
 import {
   Emitter,
   type IncomingMessage,
-  type StatusChange,
   type Transport,
   type TransportFactory,
 } from '../transport/transport.ts';
-import { heartbeatSeconds, RoomPresence, type Member, type PresenceChange } from './presence.ts';
+import { heartbeatSeconds, RoomPresence, type Member } from './presence.ts';
 import { Reactions } from './reactions.ts';
+import { DirectMessages } from './direct-messages.ts';
+import type { ChatEvents, KeyStatus, RoomEntry, SendError } from './events.ts';
 import { RateBudget } from './rate-budget.ts';
 import {
   bindsTo,
-  directToStored,
   dmPeer,
   dmRoom,
   toEnvelope,
@@ -80,38 +79,10 @@ export interface ChatClientOptions {
   heartbeatSeconds?: (members: number) => number;
 }
 
-export interface RoomEntry {
-  room: string;
-  title: string;
-  desc: string;
-  creator: string;
-  ts: number;
-}
-
-export interface ChatEvents {
-  status: (change: StatusChange) => void;
-  /** Messages added to or changed in a room's timeline, in no particular order. */
-  messages: (room: string, messages: StoredMessage[]) => void;
-  /** The reactions of one message changed: reaction → user ids. */
-  reactions: (room: string, id: string, summary: Record<string, string[]>) => void;
-  /** The online list of a room, and what changed (joins and leaves for the timeline). */
-  presence: (room: string, members: Member[], changes: PresenceChange[]) => void;
-  typing: (room: string, users: { user: string; name: string }[]) => void;
-  directory: (entries: RoomEntry[]) => void;
-  /** A DM key was seen: 'changed' means it differs from the first one seen for that user (rule DM-1). */
-  key: (user: string, status: KeyStatus) => void;
-  rejected: (reason: RejectReason | 'flood', topic: string) => void;
-  /** The set of muted users changed. */
-  muted: (users: string[]) => void;
-}
-
-export type SendError = 'empty' | 'too-long' | 'not-joined' | 'not-found' | 'not-yours' | 'no-key';
-
-export type KeyStatus = 'new' | 'same' | 'changed';
+export type { ChatEvents, KeyStatus, RoomEntry, SendError } from './events.ts';
 
 export { dmPeer, dmRoom };
 
-const KNOWN_KEYS = 'known-dh-keys';
 const MUTED = 'muted-users';
 
 interface RoomState {
@@ -155,12 +126,10 @@ export class ChatClient {
   /** Latest display name seen per user id. */
   readonly names = new Map<string, string>();
   readonly directory = new Map<string, RoomEntry>();
-  /** DM keys by user: the key in use and whether it changed since first seen (rule DM-1). */
-  readonly keys = new Map<string, { dh: string; status: KeyStatus }>();
-  #knownKeys: Record<string, string> = {};
   /** Users whose messages this client hides, by user id; kept in the store (rule FLOOD-2). */
   readonly muted = new Set<string>();
   readonly #budget: RateBudget;
+  readonly #dms: DirectMessages;
   /** This tab's connection id, carried by presence and the Last Will (rule PRES-3). */
   readonly conn: string;
   name: string;
@@ -200,6 +169,22 @@ export class ChatClient {
       if (change.status === 'online') this.#online();
     });
     this.transport.on('message', (message) => this.#background(this.#receive(message)));
+    this.#dms = new DirectMessages({
+      topics: this.topics,
+      identity: this.identity,
+      store: options.store,
+      transport: this.transport,
+      events: this.#events,
+      dh: options.dh,
+      names: this.names,
+      name: () => this.name,
+      now: this.#now,
+      random: this.#random,
+      publish: (outgoing) => this.#publish(outgoing),
+      settle: (message, state) => this.#settle(message, state),
+      queue: (message) => this.#queue(message),
+      reject: (reason, topic) => this.#reject(reason, topic),
+    });
   }
 
   on<K extends keyof ChatEvents>(event: K, handler: ChatEvents[K]): () => void {
@@ -214,11 +199,9 @@ export class ChatClient {
   /** Connects with a signed Last Will (rule PRES-3) and subscribes to the room directory. */
   async start(): Promise<void> {
     const will = await makeGone(this.topics, this.identity, this.conn, this.#now());
-    this.#knownKeys = (await this.#options.store.getSetting<Record<string, string>>(KNOWN_KEYS)) ?? {};
     for (const user of (await this.#options.store.getSetting<string[]>(MUTED)) ?? []) this.muted.add(user);
     this.transport.connect({ topic: will.topic, payload: will.payload, qos: 1, retain: true });
-    const me = this.identity.userId;
-    const dms = this.#options.dh ? [this.topics.inbox(me), this.topics.key(me)] : [];
+    const dms = await this.#dms.start();
     await this.transport.subscribe([this.topics.directoryAll(), ...dms]);
   }
 
@@ -232,7 +215,7 @@ export class ChatClient {
 
   #online(): void {
     this.#background(this.#flushOutbox());
-    this.#background(this.#announceKey());
+    this.#background(this.#dms.announceKey());
     for (const room of this.#rooms.keys()) this.#background(this.#beat(room));
   }
 
@@ -723,108 +706,24 @@ export class ChatClient {
 
   // ---- direct messages ---------------------------------------------------------------------
 
-  async #announceKey(): Promise<void> {
-    const dh = this.#options.dh;
-    if (dh === undefined) return;
-    const announcement = await makeKeyAnnouncement(this.topics, this.identity, dh.publicKey, this.#now());
-    await this.#publish(announcement).catch(() => undefined);
+  /** DM keys by user: the key in use and whether it changed since first seen (rule DM-1). */
+  get keys(): ReadonlyMap<string, { dh: string; status: KeyStatus }> {
+    return this.#dms.keys;
   }
 
   /** Opens a DM conversation: its stored history, and a watch on the peer's key (rule DM-1). */
-  async openDm(peer: string): Promise<StoredMessage[]> {
-    if (!this.#watched.has(`key:${peer}`)) {
-      this.#watched.add(`key:${peer}`);
-      await this.transport.subscribe([this.topics.key(peer)]);
-    }
-    const stored = await this.#options.store.getMessages(dmRoom(peer), { limit: HISTORY_WINDOW });
-    if (stored.length > 0) this.#events.emit('messages', dmRoom(peer), stored);
-    return stored;
+  openDm(peer: string): Promise<StoredMessage[]> {
+    return this.#dms.open(peer);
   }
 
-  /**
-   * Sends an end-to-end encrypted DM (rules DM-2..DM-5): sealed to the peer's announced key and to my
-   * own, published to both inboxes; shown at once as pending like room messages.
-   */
-  async sendDm(peer: string, input: string): Promise<StoredMessage | SendError> {
-    const dh = this.#options.dh;
-    const peerKey = peer === this.identity.userId ? dh?.publicKey : this.keys.get(peer)?.dh;
-    if (dh === undefined || peerKey === undefined) return 'no-key';
-    const text = cleanText(input).trim();
-    if (text.length === 0) return 'empty';
-    if (text.length > TEXT_MAX_LENGTH) return 'too-long';
-    const ts = this.#now();
-    const sealed = await sealDirect({
-      topics: this.topics,
-      identity: this.identity,
-      to: peer,
-      toDhKey: peerKey,
-      ownDhKey: dh.publicKey,
-      id: makeMessageId(this.#random),
-      name: this.name,
-      ts,
-      text,
-    });
-    const first = sealed[0];
-    if (first === undefined) return 'no-key';
-    const stored = directToStored(peer, first.envelope, ts, 'pending');
-    this.#dmSigs.set(stored.id, stored.sig);
-    await this.#options.store.putMessages([stored]);
-    this.#events.emit('messages', stored.room, [stored]);
-    try {
-      await Promise.all(sealed.map((outgoing) => this.#publish(outgoing)));
-      await this.#settle(stored, 'sent');
-    } catch {
-      await this.#settle(stored, 'failed');
-    }
-    return stored;
-  }
-
-  readonly #dmSigs = new Map<string, string>();
-
-  async #receiveDm(topic: string, owner: string, id: string, payload: Uint8Array): Promise<void> {
-    const dh = this.#options.dh;
-    if (dh === undefined || owner !== this.identity.userId) return;
-    const opened = await openDirect({
-      topic,
-      owner,
-      id,
-      payload,
-      dhPrivateKey: dh.privateKey,
-      dhPublicKey: dh.publicKey,
-    });
-    if (!opened.ok) {
-      const reason = opened.reason === 'decrypt' || opened.reason === 'binding' ? 'signature' : opened.reason;
-      return this.#reject(reason, topic);
-    }
-    const envelope = opened.envelope;
-    if (this.#dmSigs.get(envelope.id) === envelope.sig) return;
-    this.#dmSigs.set(envelope.id, envelope.sig);
-    const peer = envelope.from === this.identity.userId ? envelope.to : envelope.from;
-    this.names.set(envelope.from, envelope.name);
-    this.#queue(directToStored(peer, envelope, this.#now(), 'sent'));
-  }
-
-  async #applyKey(user: string, dh: string): Promise<void> {
-    const status = compareKnownKey(this.#knownKeys[user], dh);
-    if (status === 'new') {
-      this.#knownKeys[user] = dh;
-      await this.#options.store.putSetting(KNOWN_KEYS, { ...this.#knownKeys });
-    }
-    const known = this.keys.get(user);
-    // Once a key changed, the warning stays until the user accepts the new key.
-    const shown = known?.status === 'changed' && status === 'same' ? 'same' : status;
-    this.keys.set(user, { dh, status: shown });
-    this.#events.emit('key', user, shown);
+  /** Sends an end-to-end encrypted DM (rules DM-2..DM-5). */
+  sendDm(peer: string, input: string): Promise<StoredMessage | SendError> {
+    return this.#dms.send(peer, input);
   }
 
   /** Trusts a user's new DM key after a 'changed' warning. */
-  async acceptKey(user: string): Promise<void> {
-    const key = this.keys.get(user);
-    if (key === undefined) return;
-    this.#knownKeys[user] = key.dh;
-    await this.#options.store.putSetting(KNOWN_KEYS, { ...this.#knownKeys });
-    this.keys.set(user, { dh: key.dh, status: 'same' });
-    this.#events.emit('key', user, 'same');
+  acceptKey(user: string): Promise<void> {
+    return this.#dms.acceptKey(user);
   }
 
   // ---- receiving ---------------------------------------------------------------------------
@@ -840,7 +739,7 @@ export class ChatClient {
     const parsed = parseTopic(this.topics.prefix, topic);
     // Zero-length payloads clear a retained topic; there is nothing to show.
     if (parsed === undefined || payload.length === 0) return;
-    if (parsed.kind === 'dm') return this.#receiveDm(topic, parsed.owner, parsed.id, payload);
+    if (parsed.kind === 'dm') return this.#dms.receive(topic, parsed.owner, parsed.id, payload);
     const decoded = parseEnvelope(payload);
     if (!decoded.ok) return this.#reject(decoded.reason, topic);
     const envelope = decoded.envelope;
@@ -851,7 +750,7 @@ export class ChatClient {
     }
     if (parsed.kind === 'key') {
       if (envelope.t === 'key' && (await this.#verify(topic, envelope)))
-        await this.#applyKey(parsed.user, envelope.dh);
+        await this.#dms.applyKey(parsed.user, envelope.dh);
       return;
     }
     const state = this.#rooms.get(parsed.room);
