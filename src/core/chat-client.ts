@@ -42,15 +42,7 @@ import { Reactions } from './reactions.ts';
 import { DirectMessages } from './direct-messages.ts';
 import type { ChatEvents, KeyStatus, RoomEntry, SendError } from './events.ts';
 import { RateBudget } from './rate-budget.ts';
-import {
-  bindsTo,
-  dmPeer,
-  dmRoom,
-  toEnvelope,
-  toStored,
-  toTombstone,
-  version,
-} from './records.ts';
+import { bindsTo, dmPeer, dmRoom, toEnvelope, toStored, toTombstone, version } from './records.ts';
 import { RoomPages } from './room-pages.ts';
 import { SeqTracker } from './sync.ts';
 

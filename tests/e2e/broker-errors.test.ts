@@ -29,7 +29,7 @@ const fill = async (person: Person, broker: string) => {
 };
 
 const done = async (person: Person) => {
-  expect(person.errors, person.errors.join("\n")).toEqual([]);
+  expect(person.errors, person.errors.join('\n')).toEqual([]);
   await person.context.close();
 };
 

@@ -25,7 +25,9 @@ describe('presence cost and expiry (PRES-2, PRES-4)', () => {
 
   it('ignores a stale announcement that arrives already expired', () => {
     const room = new RoomPresence();
-    expect(room.announce('u1', { name: 'A', conn: 'c1', hb: 60, on: true, ts: 0 }, 10 * 60_000)).toBeUndefined();
+    expect(
+      room.announce('u1', { name: 'A', conn: 'c1', hb: 60, on: true, ts: 0 }, 10 * 60_000),
+    ).toBeUndefined();
     expect(room.size).toBe(0);
   });
 });
