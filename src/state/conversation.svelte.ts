@@ -14,6 +14,13 @@ const NOTICES_KEPT = 200;
 const SEARCH_ROUNDS = 12;
 const HIGHLIGHT_MS = 2000;
 
+/** A DM not sealed yet; `id` is local, for the list only. */
+export interface Queued {
+  id: string;
+  text: string;
+  ts: number;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -42,14 +49,17 @@ export class Conversation {
   replyTo = $state<string>();
   /** Bridged to the classic paho chat. */
   classic = $state(false);
-  /** DM texts waiting for the peer's key (or for me to accept a changed one). */
-  queued = $state.raw<readonly string[]>([]);
+  /** DM texts waiting for the peer's key (or for me to accept a changed one), shown as such. */
+  queued = $state.raw<readonly Queued[]>([]);
   /** The message scrolled to and briefly highlighted. */
   highlighted = $state<string>();
   /** A quoted message being looked for in older history. */
   searching = $state<string>();
-  /** Presence changes before this time are the retained burst of a join, not news. */
-  noticesFrom = Infinity;
+  /**
+   * When I joined. A member whose latest beat is older was here before me: the retained burst of a
+   * join, not someone arriving, so no "joined" line for them.
+   */
+  readonly openedAt = Date.now();
   readonly #client: ChatClient;
 
   constructor(client: ChatClient, id: string, lastRead: number) {
@@ -69,6 +79,11 @@ export class Conversation {
    */
   get mayHaveOlder(): boolean {
     return !this.isDm && this.timeline.size >= HISTORY_WINDOW;
+  }
+
+  /** Gives up on a DM still waiting for a key. */
+  unqueue(id: string): void {
+    this.queued = this.queued.filter((entry) => entry.id !== id);
   }
 
   addNotice(notice: Notice): void {

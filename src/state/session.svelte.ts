@@ -50,8 +50,6 @@ export interface SessionOptions {
 
 export type SendResult = SendError | 'error' | undefined;
 
-/** After a join, presence changes for this long are the retained burst, not people arriving. */
-const JOIN_BURST_MS = 1500;
 /** How long the directory gets to arrive before a room counts as new (and is listed by me). */
 const DIRECTORY_WAIT_MS = 1000;
 const MARKS_SAVE_MS = 1000;
@@ -104,6 +102,10 @@ export class ChatSession {
   readonly #marks: Record<string, number>;
   // eslint-disable-next-line svelte/prefer-svelte-reactivity
   readonly #looked = new Set<string>();
+  /** Peers whose waiting DMs are being sent. */
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  readonly #flushing = new Set<string>();
+  #queuedIds = 0;
   #marksTimer: ReturnType<typeof setTimeout> | undefined;
   #closed = false;
   readonly #off: (() => void)[];
@@ -232,9 +234,10 @@ export class ChatSession {
     conversation.members = members;
     for (const member of members) this.#learn(member.user, member.name);
     const now = Date.now();
-    if (now < conversation.noticesFrom) return;
     for (const { kind, user, name } of changes) {
       if (user === this.me.userId) continue;
+      const seen = members.find((member) => member.user === user)?.seen ?? 0;
+      if (kind === 'join' && seen < conversation.openedAt) continue;
       conversation.addNotice({ id: `${kind}:${user}:${now}`, kind, user, name, ts: now });
     }
   }
@@ -288,7 +291,6 @@ export class ChatSession {
     this.#save(SETTINGS.rooms, this.roomIds);
     await this.#client.join(room);
     conversation.joined = true;
-    conversation.noticesFrom = Date.now() + JOIN_BURST_MS;
     if (this.#classic.has(room)) await this.setClassic(room, true);
   }
 
@@ -376,30 +378,36 @@ export class ChatSession {
   }
 
   async #sendDm(conversation: Conversation, peer: string, text: string): Promise<SendResult> {
-    // Nothing is sealed to a changed key until I accept it; texts wait in order.
-    if (this.keys.get(peer) === 'changed' || conversation.queued.length > 0) {
-      conversation.queued = [...conversation.queued, text];
-      return undefined;
-    }
-    const result = await this.#client.sendDm(peer, text);
+    // Nothing is sealed to a changed key until I accept it, and texts keep their order.
+    const waiting =
+      this.keys.get(peer) === 'changed' || conversation.queued.length > 0 || this.#flushing.has(peer);
+    const result = waiting ? 'no-key' : await this.#client.sendDm(peer, text);
     if (result === 'no-key') {
-      conversation.queued = [...conversation.queued, text];
+      const id = `queued-${++this.#queuedIds}`;
+      conversation.queued = [...conversation.queued, { id, text, ts: Date.now() }];
       return undefined;
     }
     return typeof result === 'string' ? result : undefined;
   }
 
+  /** Sends the DMs that waited for a key, in order, once it is known (and not a changed one). */
   async #flushQueue(conversation: Conversation): Promise<void> {
     const peer = conversation.peer;
-    if (peer === undefined || this.keys.get(peer) === 'changed') return;
-    const waiting = conversation.queued;
-    conversation.queued = [];
-    for (const [i, text] of waiting.entries()) {
-      const result = await this.#client.sendDm(peer, text).catch(() => 'error' as const);
-      if (result === 'no-key') {
-        conversation.queued = [...waiting.slice(i), ...conversation.queued];
-        return;
+    if (peer === undefined || this.#flushing.has(peer)) return;
+    this.#flushing.add(peer);
+    try {
+      for (let next = conversation.queued[0]; next !== undefined; next = conversation.queued[0]) {
+        if (this.keys.get(peer) === 'changed') return;
+        // Off the waiting list first, so it never shows twice once the client shows it as pending.
+        conversation.unqueue(next.id);
+        const result = await this.#client.sendDm(peer, next.text).catch(() => 'error' as const);
+        if (result === 'no-key') {
+          conversation.queued = [next, ...conversation.queued];
+          return;
+        }
       }
+    } finally {
+      this.#flushing.delete(peer);
     }
   }
 

@@ -85,17 +85,18 @@ describe('a chat session', () => {
     expect(alice.session.totalUnread).toBe(0);
   });
 
-  it('notes who joins and leaves after the join burst, and not myself', async () => {
+  it('notes who joins and leaves after me, and not who was there before or myself', async () => {
     const broker = new MemoryBroker();
+    const carol = await person(broker, 'Carol');
+    await carol.session.open('lobby');
     const alice = await person(broker, 'Alice');
     await alice.session.open('lobby');
-    await new Promise((resolve) => setTimeout(resolve, 1600));
     const bob = await person(broker, 'Bob');
     await bob.session.open('lobby');
     const lobby = alice.session.conversations.get('lobby');
     await until(() => (lobby?.notices.length ?? 0) === 1, 'join notice');
     expect(lobby?.notices[0]).toMatchObject({ kind: 'join', name: 'Bob', user: bob.client.identity.userId });
-    expect(lobby?.members.map((member) => member.name)).toEqual(['Alice', 'Bob']);
+    expect(lobby?.members.map((member) => member.name)).toEqual(['Alice', 'Bob', 'Carol']);
     await bob.session.leave('lobby');
     await until(() => (lobby?.notices.length ?? 0) === 2, 'leave notice');
     expect(lobby?.notices[1]).toMatchObject({ kind: 'leave', name: 'Bob' });

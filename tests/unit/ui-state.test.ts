@@ -4,7 +4,16 @@ import { describe, expect, it } from 'vitest';
 import { detectLanguage, format, Locale } from '../../src/lib/i18n/index.svelte.ts';
 import { en } from '../../src/lib/i18n/en.ts';
 import { ja } from '../../src/lib/i18n/ja.ts';
-import { checkJoin, defaultBrokerUrl, prefill } from '../../src/state/join-form.ts';
+import { generateExportableIdentity } from '../../src/protocol/backup.ts';
+import { generateIdentity } from '../../src/protocol/keys.ts';
+import {
+  exportIdentityFile,
+  identityFileName,
+  IdentityFileError,
+  importIdentityFile,
+  isExportable,
+} from '../../src/state/identity-file.ts';
+import { checkJoin, checkRoomList, defaultBrokerUrl, prefill } from '../../src/state/join-form.ts';
 import { reactionsView } from '../../src/state/reactions-view.ts';
 import { timelineView, type Notice } from '../../src/state/timeline-items.ts';
 import { mergeBatch } from '../../src/state/timeline-merge.ts';
@@ -197,5 +206,30 @@ describe('translations', () => {
     for (const key of Object.keys(en) as (keyof typeof en)[]) {
       expect(placeholders(ja[key]), key).toEqual(placeholders(en[key]));
     }
+  });
+});
+
+describe('identity files', () => {
+  it('round-trips an exportable identity and says what went wrong otherwise', async () => {
+    const identity = await generateExportableIdentity();
+    expect(isExportable(identity)).toBe(true);
+    const file = await exportIdentityFile(identity, 'correct horse', 1000);
+    expect((await importIdentityFile(file, 'correct horse')).userId).toBe(identity.userId);
+    await expect(importIdentityFile(file, 'wrong')).rejects.toEqual(new IdentityFileError('passphrase'));
+    await expect(importIdentityFile(new Blob(['{}']), 'x')).rejects.toMatchObject({ problem: 'format' });
+    const old = await generateIdentity();
+    expect(isExportable(old)).toBe(false);
+    await expect(exportIdentityFile(old, 'x')).rejects.toMatchObject({ problem: 'not-exportable' });
+    expect(identityFileName(identity.userId)).toBe(`mqchat-identity-${identity.userId.slice(0, 8)}.json`);
+  });
+});
+
+describe('the New room field', () => {
+  it('takes one room or a comma-separated list, normalised, without repeats', () => {
+    expect(checkRoomList(' My Room ')).toEqual({ ok: true, rooms: ['my-room'] });
+    expect(checkRoomList('news, Random ,news,')).toEqual({ ok: true, rooms: ['news', 'random'] });
+    expect(checkRoomList('news, a/b')).toEqual({ ok: false, error: 'invalid', part: 'a/b' });
+    expect(checkRoomList(' ')).toEqual({ ok: false, error: 'empty', part: '' });
+    expect(checkRoomList(',')).toEqual({ ok: false, error: 'empty', part: '' });
   });
 });
