@@ -33,7 +33,10 @@ afterAll(async () => {
 
 const online = (page: Page) => page.getByRole('region', { name: /^Online/ });
 const article = (page: Page, text: string) =>
-  page.getByRole('log', { name: 'Messages' }).locator('article').filter({ hasText: text });
+  page
+    .getByRole('log', { name: 'Messages' })
+    .locator('article')
+    .filter({ has: page.locator('p.text', { hasText: text }) });
 
 describe('Alice, Bob and Carol in Chromium (rooms, replies, likes, presence, DMs)', () => {
   it('do everything both origins do', async () => {

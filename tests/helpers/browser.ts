@@ -21,7 +21,9 @@ export const watchErrors = (page: Page) => {
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(`pageerror: ${error.message}`));
   page.on('console', (message) => {
-    if (message.type() === 'error' && !/WebSocket connection to .* failed/.test(message.text())) {
+    // Chromium logs these for sockets that fail or close under a send; no exception reaches the page.
+    const socketNoise = /WebSocket connection to .* failed|WebSocket is already in CLOSING or CLOSED state/;
+    if (message.type() === 'error' && !socketNoise.test(message.text())) {
       errors.push(`console: ${message.text()}`);
     }
   });
