@@ -10,9 +10,19 @@ const INVISIBLE =
   // eslint-disable-next-line no-control-regex, no-misleading-character-class
   /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]/g;
 
+const cleanOnce = (input: string): string => {
+  const name = input.replace(INVISIBLE, '').normalize('NFC').replace(/\s+/gu, ' ').trim();
+  return [...name].slice(0, NAME_MAX_LENGTH).join('').trim();
+};
+
+/**
+ * Cleans a display name. Receivers check `cleanName(name) === name`, so the result must be a fixed
+ * point: removing a character can let NFC compose its neighbours, and cutting can leave a space.
+ */
 export const cleanName = (input: string): string => {
-  const name = input.normalize('NFC').replace(INVISIBLE, '').replace(/\s+/gu, ' ').trim();
-  return [...name].slice(0, NAME_MAX_LENGTH).join('');
+  let name = cleanOnce(input);
+  for (let next = cleanOnce(name); next !== name; next = cleanOnce(name)) name = next;
+  return name;
 };
 
 /** True when `name` is already clean and non-empty: receivers reject anything else (rule NAME-1). */
@@ -22,4 +32,5 @@ export const isCleanName = (name: string): boolean => name.length > 0 && cleanNa
 // eslint-disable-next-line no-control-regex
 const TEXT_CONTROLS = /[\u0000-\u0008\u000b-\u001f\u007f\u202a-\u202e\u2066-\u2069]/g;
 
-export const cleanText = (input: string): string => input.normalize('NFC').replace(TEXT_CONTROLS, '');
+// Controls go first: NFC afterwards composes what they separated, and never creates controls.
+export const cleanText = (input: string): string => input.replace(TEXT_CONTROLS, '').normalize('NFC');

@@ -120,3 +120,17 @@ describe('history (HIST-2, MSG-5)', () => {
     expect(clampTimestamp(500, 1000, 60_000)).toBe(500);
   });
 });
+
+describe('cleaning is a fixed point, so what a sender cleans every receiver accepts (NAME-1, MSG-3)', () => {
+  it('holds for names cut after a space, and for removed characters between a letter and its accent', () => {
+    const cases = [`${'a'.repeat(39)} b`, 'a\u200b\u0301', 'e\u202e\u0301x', ' \u00a0x\u2060 '];
+    for (const input of cases) {
+      const once = cleanName(input);
+      expect(cleanName(once), JSON.stringify(input)).toBe(once);
+    }
+    for (const input of ['a\u0007\u0301', 'x\u202a\u0308y']) {
+      const once = cleanText(input);
+      expect(cleanText(once), JSON.stringify(input)).toBe(once);
+    }
+  });
+});
