@@ -10,6 +10,7 @@ import { mqttTransportFactory } from './transport/mqtt-transport.ts';
 import './app.css';
 
 const brokerUrl: unknown = import.meta.env.VITE_BROKER_URL;
+const topicPrefix: unknown = import.meta.env.VITE_TOPIC_PREFIX;
 
 const app = new AppState({
   openStore: async () => {
@@ -24,6 +25,7 @@ const app = new AppState({
   transport: mqttTransportFactory({ pageProtocol: location.protocol }),
   location: window.location,
   brokerUrl: typeof brokerUrl === 'string' ? brokerUrl : undefined,
+  topicPrefix: typeof topicPrefix === 'string' ? topicPrefix : undefined,
   notifier: browserNotifier,
   visible: () => document.visibilityState === 'visible',
 });

@@ -7,7 +7,14 @@ import type { Identity } from '../protocol/keys.ts';
 import type { Store } from '../storage/store.ts';
 import type { TransportFactory } from '../transport/transport.ts';
 import { exportIdentityFile, IdentityFileError, importIdentityFile, isExportable } from './identity-file.ts';
-import { defaultBrokerUrl, prefill, type JoinInput } from './join-form.ts';
+import {
+  CUSTOM,
+  defaultBrokerUrl,
+  defaultPrefix,
+  prefill,
+  type JoinInput,
+  type SavedJoin,
+} from './join-form.ts';
 import { ChatSession, type Saved } from './session.svelte.ts';
 import { SETTINGS } from './settings.ts';
 
@@ -20,6 +27,8 @@ export interface AppDeps {
   location: { protocol: string; hostname: string; search: string };
   /** import.meta.env.VITE_BROKER_URL */
   brokerUrl?: string | undefined;
+  /** import.meta.env.VITE_TOPIC_PREFIX */
+  topicPrefix?: string | undefined;
   generateIdentity?: () => Promise<Identity>;
   generateDhKeyPair?: () => Promise<DhKeyPair>;
   notifier?: Notifier;
@@ -40,7 +49,18 @@ export class AppState {
   /** False when history lives only in memory (IndexedDB unavailable). */
   persistent = $state(true);
   /** Values for the join form. */
-  prefill = $state.raw<JoinInput>({ name: '', room: '', url: '' });
+  prefill = $state.raw<JoinInput>({
+    name: '',
+    room: '',
+    url: '',
+    preset: CUSTOM,
+    username: '',
+    password: '',
+    login: false,
+    prefix: '',
+  });
+  /** The topic prefix offered when nothing else says (the build's, else 'mqchat'). */
+  defaultPrefix = $state('');
   /** My user id and fingerprint source, known before joining. */
   userId = $state<string>();
   session = $state.raw<ChatSession>();
@@ -58,11 +78,9 @@ export class AppState {
       const { store, persistent } = await this.#deps.openStore();
       this.#store = store;
       this.persistent = persistent;
-      const [identity, name, room, url, language] = await Promise.all([
+      const [identity, saved, language] = await Promise.all([
         store.getIdentity(),
-        store.getSetting<string>(SETTINGS.name),
-        store.getSetting<string>(SETTINGS.room),
-        store.getSetting<string>(SETTINGS.url),
+        this.#savedJoin(store),
         store.getSetting<string>(SETTINGS.language),
       ]);
       if (isLanguage(language)) locale.lang = language;
@@ -70,16 +88,11 @@ export class AppState {
       this.userId = this.#identity.userId;
       this.#dh = await this.#dmKey(store);
       const { location } = this.#deps;
-      const saved = {
-        ...(name !== undefined && { name }),
-        ...(room !== undefined && { room }),
-        ...(url !== undefined && { url }),
-      };
-      this.prefill = prefill(
-        saved,
-        location.search,
-        defaultBrokerUrl(this.#deps.brokerUrl, location.hostname),
-      );
+      this.defaultPrefix = defaultPrefix(this.#deps.topicPrefix);
+      this.prefill = prefill(saved, location.search, {
+        url: defaultBrokerUrl(this.#deps.brokerUrl, location.hostname),
+        prefix: this.defaultPrefix,
+      });
       this.phase = 'ready';
     } catch (error) {
       console.error('mqchat: boot failed', error);
@@ -87,6 +100,28 @@ export class AppState {
       this.failure = { ed25519, detail: error instanceof Error ? error.message : String(error) };
       this.phase = 'failed';
     }
+  }
+
+  /** The join form's values from last time; settings of the wrong type are ignored. */
+  async #savedJoin(store: Store): Promise<SavedJoin> {
+    const [name, room, url, preset, username, login, prefix] = await Promise.all([
+      store.getSetting<unknown>(SETTINGS.name),
+      store.getSetting<unknown>(SETTINGS.room),
+      store.getSetting<unknown>(SETTINGS.url),
+      store.getSetting<unknown>(SETTINGS.preset),
+      store.getSetting<unknown>(SETTINGS.username),
+      store.getSetting<unknown>(SETTINGS.login),
+      store.getSetting<unknown>(SETTINGS.prefix),
+    ]);
+    return {
+      ...(typeof name === 'string' && { name }),
+      ...(typeof room === 'string' && { room }),
+      ...(typeof url === 'string' && { url }),
+      ...(typeof preset === 'string' && { preset }),
+      ...(typeof username === 'string' && { username }),
+      ...(typeof login === 'boolean' && { login }),
+      ...(typeof prefix === 'string' && { prefix }),
+    };
   }
 
   async #newIdentity(store: Store): Promise<Identity> {
@@ -139,10 +174,15 @@ export class AppState {
     const identity = this.#identity;
     if (store === undefined || identity === undefined) return;
     this.prefill = input;
+    // Everything but the password, which lives only in this page's memory.
     void Promise.all([
       store.putSetting(SETTINGS.name, input.name),
       store.putSetting(SETTINGS.room, input.room),
       store.putSetting(SETTINGS.url, input.url),
+      store.putSetting(SETTINGS.preset, input.preset),
+      store.putSetting(SETTINGS.username, input.username),
+      store.putSetting(SETTINGS.login, input.login),
+      store.putSetting(SETTINGS.prefix, input.prefix),
     ]).catch((error: unknown) => console.warn('mqchat: could not save settings', error));
     const saved = await this.#saved(store).catch(() => undefined);
     const client = new ChatClient({
@@ -151,6 +191,13 @@ export class AppState {
       store,
       identity,
       name: input.name,
+      prefix: input.prefix,
+      ...(input.login
+        ? { login: true }
+        : {
+            ...(input.username !== '' && { username: input.username }),
+            ...(input.password !== '' && { password: input.password }),
+          }),
       ...(this.#dh !== undefined && { dh: this.#dh }),
     });
     const session = new ChatSession({

@@ -86,6 +86,8 @@ export class ChatSession {
   /** The page is visible: messages in the current conversation are read as they arrive. */
   visible = $state(true);
   readonly url: string;
+  /** The topic prefix in use, for share links. */
+  readonly prefix: string;
   readonly me: Me;
   /** Whether this browser made a DM key (X25519); without it DMs are off. */
   readonly dmEnabled: boolean;
@@ -115,6 +117,7 @@ export class ChatSession {
     this.#store = store;
     this.#notifier = notifier;
     this.url = url;
+    this.prefix = client.topics.prefix;
     this.visible = visible;
     const userId = client.identity.userId;
     this.me = { userId, fingerprint: fingerprint(userId) };

@@ -3,6 +3,13 @@ export const SETTINGS = {
   name: 'name',
   room: 'room',
   url: 'brokerUrl',
+  /** The broker preset chosen (a BROKER_PRESETS id or 'custom'). */
+  preset: 'brokerPreset',
+  /** The MQTT user name; the password is never saved. */
+  username: 'brokerUser',
+  /** Sign in with my key (authenticated brokers). */
+  login: 'brokerLogin',
+  prefix: 'topicPrefix',
   language: 'language',
   /** Joined rooms, rejoined on the next Join. */
   rooms: 'rooms',

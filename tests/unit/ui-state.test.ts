@@ -13,7 +13,17 @@ import {
   importIdentityFile,
   isExportable,
 } from '../../src/state/identity-file.ts';
-import { checkJoin, checkRoomList, defaultBrokerUrl, prefill } from '../../src/state/join-form.ts';
+import {
+  checkJoin,
+  checkRoomList,
+  CUSTOM,
+  defaultBrokerUrl,
+  defaultPrefix,
+  isPublicBroker,
+  prefill,
+  presetFor,
+  type JoinInput,
+} from '../../src/state/join-form.ts';
 import { reactionsView } from '../../src/state/reactions-view.ts';
 import { timelineView, type Notice } from '../../src/state/timeline-items.ts';
 import { mergeBatch } from '../../src/state/timeline-merge.ts';
@@ -155,34 +165,120 @@ describe('reactions as shown', () => {
 });
 
 describe('the join form', () => {
-  it('cleans the name, normalises the room and checks the URL', () => {
-    expect(checkJoin({ name: '  Al\u200bice ', room: ' My Room ', url: 'ws://h:1' }, 'http:')).toEqual({
+  const input = (over: Partial<JoinInput>): JoinInput => ({
+    name: 'a',
+    room: 'a',
+    url: 'ws://h:1',
+    preset: CUSTOM,
+    username: '',
+    password: '',
+    login: false,
+    prefix: 'mqchat',
+    ...over,
+  });
+
+  it('cleans the name, normalises the room and checks the URL and prefix', () => {
+    expect(
+      checkJoin(input({ name: '  Al\u200bice ', room: ' My Room ', prefix: ' acme/x ' }), 'http:'),
+    ).toEqual({
       ok: true,
-      value: { name: 'Alice', room: 'my-room', url: 'ws://h:1/' },
+      value: input({ name: 'Alice', room: 'my-room', url: 'ws://h:1/', prefix: 'acme/x' }),
     });
-    expect(checkJoin({ name: ' ', room: 'a/b', url: 'http://x' }, 'http:')).toEqual({
+    expect(
+      checkJoin(input({ name: ' ', room: 'a/b', url: 'http://x', prefix: 'a/b/c/d/e' }), 'http:'),
+    ).toEqual({
       ok: false,
-      errors: { name: 'empty', room: 'invalid', url: 'invalid-url' },
+      errors: { name: 'empty', room: 'invalid', url: 'invalid-url', prefix: 'invalid' },
     });
-    expect(checkJoin({ name: 'a', room: 'a', url: 'ws://example.com' }, 'https:')).toEqual({
+    expect(checkJoin(input({ prefix: '' }), 'http:')).toEqual({ ok: false, errors: { prefix: 'invalid' } });
+    expect(checkJoin(input({ prefix: 'a b' }), 'http:')).toEqual({
+      ok: false,
+      errors: { prefix: 'invalid' },
+    });
+    expect(checkJoin(input({ url: 'ws://example.com' }), 'https:')).toEqual({
       ok: false,
       errors: { url: 'mixed-content' },
     });
   });
 
-  it('prefills from the link, then the last visit, then defaults', () => {
+  it('keeps the user name and password, or drops them when the key signs in', () => {
+    const plain = checkJoin(input({ username: 'alice', password: 'pw' }), 'http:');
+    expect(plain.ok && [plain.value.username, plain.value.password, plain.value.login]).toEqual([
+      'alice',
+      'pw',
+      false,
+    ]);
+    const key = checkJoin(input({ username: 'alice', password: 'pw', login: true }), 'http:');
+    expect(key.ok && [key.value.username, key.value.password, key.value.login]).toEqual(['', '', true]);
+  });
+
+  it('knows the presets and which brokers are public', () => {
+    expect(presetFor('wss://broker.emqx.io:8084/mqtt')).toBe('emqx');
+    expect(presetFor(' ws://localhost:8888 ')).toBe('local');
+    expect(presetFor('wss://broker.emqx.io:8084/other')).toBe(CUSTOM);
+    expect(presetFor('not a url')).toBe(CUSTOM);
+    expect(isPublicBroker('wss://test.mosquitto.org:8081/mqtt')).toBe(true);
+    expect(isPublicBroker('ws://BROKER.HIVEMQ.COM:8000/mqtt')).toBe(true);
+    expect(isPublicBroker('ws://localhost:8888')).toBe(false);
+    expect(isPublicBroker('wss://chat.example.org/mqtt')).toBe(false);
+    expect(isPublicBroker('')).toBe(false);
+    expect(defaultPrefix(undefined)).toBe('mqchat');
+    expect(defaultPrefix(' acme ')).toBe('acme');
+    expect(defaultPrefix('not valid/')).toBe('mqchat');
+  });
+
+  it('prefills from the link, then the last visit, then defaults; never a password', () => {
     expect(defaultBrokerUrl(undefined, '127.0.0.1')).toBe('ws://127.0.0.1:8888');
     expect(defaultBrokerUrl('', 'localhost')).toBe('ws://localhost:8888');
     expect(defaultBrokerUrl(undefined, 'chat.example.org')).toBe('ws://localhost:8888');
     expect(defaultBrokerUrl('wss://b.example/mqtt', 'x')).toBe('wss://b.example/mqtt');
-    expect(
-      prefill({ name: 'A', room: 'old', url: 'ws://saved' }, '?broker=ws%3A%2F%2Fq&room=new', 'ws://d'),
-    ).toEqual({
+    const defaults = { url: 'ws://d', prefix: 'team' };
+    const saved = {
+      name: 'A',
+      room: 'old',
+      url: 'ws://saved/',
+      preset: CUSTOM,
+      username: 'alice',
+      login: true,
+      prefix: 'acme',
+    };
+    expect(prefill({}, '', defaults)).toEqual({
+      name: '',
+      room: 'lobby',
+      url: 'ws://d',
+      preset: CUSTOM,
+      username: '',
+      password: '',
+      login: false,
+      prefix: 'team',
+    });
+    expect(prefill(saved, '', defaults)).toEqual({ ...saved, password: '' });
+    // A link to another broker: its room and prefix (absent = 'mqchat'), not the saved credentials.
+    expect(prefill(saved, '?broker=wss%3A%2F%2Fbroker.emqx.io%3A8084%2Fmqtt&room=new', defaults)).toEqual({
       name: 'A',
       room: 'new',
-      url: 'ws://q',
+      url: 'wss://broker.emqx.io:8084/mqtt',
+      preset: 'emqx',
+      username: '',
+      password: '',
+      login: false,
+      prefix: 'mqchat',
     });
-    expect(prefill({}, '', 'ws://d')).toEqual({ name: '', room: 'lobby', url: 'ws://d' });
+    // A link to the saved broker keeps the user name; its prefix wins.
+    expect(prefill(saved, '?broker=ws%3A%2F%2Fsaved&room=new&prefix=x%2Fy', defaults)).toMatchObject({
+      url: 'ws://saved',
+      username: 'alice',
+      login: true,
+      prefix: 'x/y',
+    });
+    // A room alone keeps everything else; invalid values are ignored.
+    expect(prefill(saved, '?room=r2&prefix=bad%20one&broker=http%3A%2F%2Fx', defaults)).toMatchObject({
+      room: 'r2',
+      url: 'ws://saved/',
+      prefix: 'acme',
+    });
+    // A saved preset that no longer matches the URL gives way to the URL's own.
+    expect(prefill({ url: 'ws://localhost:8888', preset: 'emqx' }, '', defaults).preset).toBe('local');
   });
 });
 

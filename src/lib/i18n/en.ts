@@ -32,10 +32,35 @@ export const en = {
   'join.error.invalid-url': 'Enter a ws:// or wss:// URL',
   'join.error.mixed-content':
     'This page is served over https, so the browser only allows secure connections: use a wss:// URL.',
+  'join.error.prefix': 'Use 1–4 levels of letters, digits, - and _',
+  'join.settings': 'Broker settings',
+  'join.preset': 'Broker',
+  'join.preset.custom': 'Custom',
+  'join.preset.local': 'This computer (npm start)',
+  'join.preset.public': '{label} (public)',
+  'join.presetHint': 'Choosing one fills in the broker URL.',
+  'join.publicNote':
+    'Public broker: anyone can read every message in public rooms; only direct messages are private. Use a topic prefix of your own.',
+  'join.username': 'User name',
+  'join.usernameHint': 'Only for brokers that ask for one.',
+  'join.password': 'Password',
+  'join.passwordHint': 'The password is not saved.',
+  'join.login': 'Sign in with my key (authenticated broker)',
+  'join.loginHint':
+    'For brokers in authenticated mode: the key made in this browser signs you in, no password needed.',
+  'join.prefix': 'Topic prefix',
+  'join.prefixHint': 'Only people with the same prefix see each other. Usually {prefix}.',
 
   'room.you': 'You',
   'room.fingerprintTitle': 'Key fingerprint: compare it to tell apart people with the same name',
   'room.leaveRoom': 'Leave room',
+  'share.copy': 'Copy link',
+  'share.copyTitle':
+    'Copy a link that opens this room on this broker. It never contains a user name or password.',
+  'share.copied': 'Link copied',
+  'share.fallback': 'Link to this room',
+  'share.fallbackHint': 'The browser did not allow copying: select the link and copy it.',
+  'share.close': 'Close',
   'room.none': 'Join a room or open a conversation from the list.',
 
   'nav.rooms': 'Rooms',
@@ -186,6 +211,7 @@ export const en = {
   'settings.identityFailed': 'That did not work: {error}',
   'settings.needPassphrase': 'Enter a passphrase first.',
   'settings.connection': 'Connection',
+  'settings.prefix': 'Topic prefix: {prefix}',
   'settings.disconnect': 'Disconnect',
 
   'notify.dm': '{name} (direct message)',

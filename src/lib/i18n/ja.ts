@@ -32,9 +32,35 @@ export const ja: Record<MessageKey, string> = {
   'join.error.mixed-content':
     'このページは https で配信されているため、安全な接続しか使えません。wss:// の URL を入力してください。',
 
+  'join.error.prefix': '英数字・-・_ からなる 1〜4 階層で指定してください',
+  'join.settings': 'ブローカーの設定',
+  'join.preset': 'ブローカー',
+  'join.preset.custom': 'カスタム',
+  'join.preset.local': 'このコンピューター（npm start）',
+  'join.preset.public': '{label}（公開）',
+  'join.presetHint': '選ぶとブローカー URL が入力されます。',
+  'join.publicNote':
+    '公開ブローカーです: 公開ルームのメッセージは誰でもすべて読めます。非公開なのはダイレクトメッセージだけです。自分専用のトピック接頭辞を使ってください。',
+  'join.username': 'ユーザー名',
+  'join.usernameHint': 'ブローカーに求められた場合だけ入力します。',
+  'join.password': 'パスワード',
+  'join.passwordHint': 'パスワードは保存されません。',
+  'join.login': '自分の鍵でサインイン（認証付きブローカー）',
+  'join.loginHint':
+    '認証モードのブローカー向けです。このブラウザーで作られた鍵でサインインするので、パスワードは不要です。',
+  'join.prefix': 'トピック接頭辞',
+  'join.prefixHint': '同じ接頭辞の人同士だけが互いに見えます。通常は {prefix} です。',
+
   'room.you': 'あなた',
   'room.fingerprintTitle': '鍵の指紋: 同じ名前の人を見分けるのに使えます',
   'room.leaveRoom': 'ルームを退出',
+  'share.copy': 'リンクをコピー',
+  'share.copyTitle':
+    'このブローカーのこのルームを開くリンクをコピーします。ユーザー名やパスワードは含まれません。',
+  'share.copied': 'リンクをコピーしました',
+  'share.fallback': 'このルームへのリンク',
+  'share.fallbackHint': 'ブラウザーがコピーを許可しませんでした。リンクを選択してコピーしてください。',
+  'share.close': '閉じる',
   'room.none': '一覧からルームに参加するか、会話を開いてください。',
 
   'nav.rooms': 'ルーム',
@@ -185,6 +211,7 @@ export const ja: Record<MessageKey, string> = {
   'settings.identityFailed': 'うまくいきませんでした: {error}',
   'settings.needPassphrase': '先にパスフレーズを入力してください。',
   'settings.connection': '接続',
+  'settings.prefix': 'トピック接頭辞: {prefix}',
   'settings.disconnect': '切断',
 
   'notify.dm': '{name}さん（ダイレクトメッセージ）',
