@@ -11,25 +11,25 @@ import {
   type Person,
 } from '../helpers/browser.ts';
 import { until } from '../helpers/fixtures.ts';
+import { startMosquitto } from '../helpers/mosquitto.ts';
 import { bundledBroker, type Broker } from '../helpers/real.ts';
 import { serveStatic } from '../helpers/static-server.ts';
 
 let browser: Browser;
-let broker: Broker;
 let site: Awaited<ReturnType<typeof serveStatic>>;
 
 beforeAll(async () => {
-  [browser, broker, site] = await Promise.all([
-    launchChromium(),
-    bundledBroker(),
-    serveStatic('dist', '/mqchat/'),
-  ]);
+  [browser, site] = await Promise.all([launchChromium(), serveStatic('dist', '/mqchat/')]);
 });
 afterAll(async () => {
   await browser?.close();
   await site?.close();
-  await broker?.close();
 });
+
+const brokers: [string, () => Promise<Pick<Broker, 'urls' | 'close'>>][] = [
+  ['the bundled broker (aedes, MQTT 3.1.1)', () => bundledBroker()],
+  ['Mosquitto 2.0 (MQTT 5)', () => startMosquitto()],
+];
 
 const online = (page: Page) => page.getByRole('region', { name: /^Online/ });
 const article = (page: Page, text: string) =>
@@ -38,8 +38,9 @@ const article = (page: Page, text: string) =>
     .locator('article')
     .filter({ has: page.locator('p.text', { hasText: text }) });
 
-describe('Alice, Bob and Carol in Chromium (rooms, replies, likes, presence, DMs)', () => {
-  it('do everything both origins do', async () => {
+describe.each(brokers)('Alice, Bob and Carol in Chromium through %s', (_name, start) => {
+  it('do everything both origins do: rooms, replies, likes, presence, DMs', async () => {
+    const broker = await start();
     // A subscriber to everything, as anyone on an open broker can be.
     const spy = await mqtt.connectAsync(broker.urls.mqtt, { protocolVersion: 4 });
     const wire: string[] = [];
@@ -135,5 +136,8 @@ describe('Alice, Bob and Carol in Chromium (rooms, replies, likes, presence, DMs
 
     expect([...bob.errors, ...carol.errors]).toEqual([]);
     await spy.endAsync();
+    await bob.context.close();
+    await carol.context.close();
+    await broker.close();
   }, 240_000);
 });
