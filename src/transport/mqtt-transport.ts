@@ -88,8 +88,10 @@ export class MqttTransport implements Transport {
   }
 
   #open(): void {
-    this.#client?.removeAllListeners();
-    this.#client?.end(true);
+    // Keep MQTT.js's own listeners on the old client (they clear its CONNACK timer); ours ignore it.
+    const old = this.#client;
+    old?.on('error', () => undefined);
+    old?.end(true);
     this.#client = undefined;
     const credentials = this.#options.credentials;
     if (credentials === undefined) return this.#openWith(this.#options);
@@ -120,11 +122,17 @@ export class MqttTransport implements Transport {
     const client = mqtt.connect(this.#options.url, options);
     this.#client = client;
     this.#connectedOnce = false;
-    client.on('connect', () => this.#onConnect());
-    client.on('message', (topic, payload, packet) =>
-      this.#events.emit('message', { topic, payload: new Uint8Array(payload), retain: packet.retain }),
+    client.on('connect', () => client === this.#client && this.#onConnect());
+    client.on(
+      'message',
+      (topic, payload, packet) =>
+        client === this.#client &&
+        this.#events.emit('message', { topic, payload: new Uint8Array(payload), retain: packet.retain }),
     );
-    client.on('error', (error) => this.#onError(error as Error & { code?: number }));
+    client.on(
+      'error',
+      (error) => client === this.#client && this.#onError(error as Error & { code?: number }),
+    );
     client.on('close', () => this.#onClose(client));
   }
 
