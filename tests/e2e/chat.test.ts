@@ -1,40 +1,16 @@
-import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { until } from '../helpers/fixtures.ts';
-import {
-  joinRoom,
-  launchChromium,
-  messageTexts,
-  openApp,
-  sendMessage,
-  type Person,
-} from '../helpers/browser.ts';
-import { startMosquitto } from '../helpers/mosquitto.ts';
-import { bundledBroker, type Broker } from '../helpers/real.ts';
-import { serveStatic } from '../helpers/static-server.ts';
+import { joinRoom, messageTexts, openApp, sendMessage, type Person } from '../helpers/browser.ts';
+import { realBrokers, useBrowserAndSite, type RunningBroker } from '../helpers/e2e.ts';
 
-let browser: Browser;
-let site: Awaited<ReturnType<typeof serveStatic>>;
+const env = useBrowserAndSite();
+const open = async (query: Record<string, string> = {}): Promise<Person> =>
+  openApp(env.browser, env.url, query);
 
-beforeAll(async () => {
-  [browser, site] = await Promise.all([launchChromium(), serveStatic('dist', '/mqchat/')]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await site?.close();
-});
-
-const open = async (query: Record<string, string> = {}): Promise<Person> => openApp(browser, site.url, query);
-
-const brokers: [string, () => Promise<Pick<Broker, 'urls' | 'close'>>][] = [
-  ['the bundled broker (aedes, MQTT 3.1.1)', () => bundledBroker()],
-  ['Mosquitto 2.0 (MQTT 5)', () => startMosquitto()],
-];
-
-describe.each(brokers)(
+describe.each(realBrokers)(
   'two people chat in Chromium through %s, on the built site served from /mqchat/',
   (_n, start) => {
-    let broker: Pick<Broker, 'urls' | 'close'>;
+    let broker: RunningBroker;
     beforeAll(async () => {
       broker = await start();
     });

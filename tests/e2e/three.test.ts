@@ -1,35 +1,12 @@
 import mqtt from 'mqtt';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { fromUtf8 } from '../../src/protocol/bytes.ts';
-import {
-  joinRoom,
-  launchChromium,
-  messageTexts,
-  openApp,
-  sendMessage,
-  type Person,
-} from '../helpers/browser.ts';
+import { joinRoom, messageTexts, openApp, sendMessage, type Person } from '../helpers/browser.ts';
 import { until } from '../helpers/fixtures.ts';
-import { startMosquitto } from '../helpers/mosquitto.ts';
-import { bundledBroker, type Broker } from '../helpers/real.ts';
-import { serveStatic } from '../helpers/static-server.ts';
+import { realBrokers, useBrowserAndSite } from '../helpers/e2e.ts';
 
-let browser: Browser;
-let site: Awaited<ReturnType<typeof serveStatic>>;
-
-beforeAll(async () => {
-  [browser, site] = await Promise.all([launchChromium(), serveStatic('dist', '/mqchat/')]);
-});
-afterAll(async () => {
-  await browser?.close();
-  await site?.close();
-});
-
-const brokers: [string, () => Promise<Pick<Broker, 'urls' | 'close'>>][] = [
-  ['the bundled broker (aedes, MQTT 3.1.1)', () => bundledBroker()],
-  ['Mosquitto 2.0 (MQTT 5)', () => startMosquitto()],
-];
+const env = useBrowserAndSite();
 
 const online = (page: Page) => page.getByRole('region', { name: /^Online/ });
 const article = (page: Page, text: string) =>
@@ -38,7 +15,7 @@ const article = (page: Page, text: string) =>
     .locator('article')
     .filter({ has: page.locator('p.text', { hasText: text }) });
 
-describe.each(brokers)('Alice, Bob and Carol in Chromium through %s', (_name, start) => {
+describe.each(realBrokers)('Alice, Bob and Carol in Chromium through %s', (_name, start) => {
   it('do everything both origins do: rooms, replies, likes, presence, DMs', async () => {
     const broker = await start();
     // A subscriber to everything, as anyone on an open broker can be.
@@ -48,9 +25,9 @@ describe.each(brokers)('Alice, Bob and Carol in Chromium through %s', (_name, st
     await spy.subscribeAsync('#');
 
     const people: Record<'alice' | 'bob' | 'carol', Person> = {
-      alice: await openApp(browser, site.url),
-      bob: await openApp(browser, site.url),
-      carol: await openApp(browser, site.url),
+      alice: await openApp(env.browser, env.url),
+      bob: await openApp(env.browser, env.url),
+      carol: await openApp(env.browser, env.url),
     };
     const { alice, bob, carol } = people;
     await joinRoom(alice, 'Alice', broker.urls.ws, 'lobby');
