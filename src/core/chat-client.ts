@@ -95,6 +95,8 @@ interface RoomState {
   delivered: Map<string, number>;
   syncTimer: ReturnType<typeof setTimeout> | undefined;
   requested: Map<string, number>;
+  /** A head marker arrived: the join stops waiting for it, even when it names page 0. */
+  headSeen: boolean;
 }
 
 const SYNC_WAIT_MS = 2000;
@@ -230,6 +232,7 @@ export class ChatClient {
       delivered: new Map(),
       syncTimer: undefined,
       requested: new Map(),
+      headSeen: false,
     };
     this.#rooms.set(room, state);
     const stored = await this.#options.store.getMessages(room, { limit: HISTORY_WINDOW });
@@ -263,7 +266,6 @@ export class ChatClient {
   }
 
   #waitForHead(state: RoomState): Promise<void> {
-    const start = state.pages.head;
     // Busy brokers can take a while; waiting beats fetching pages around a wrong guess (rule HIST-6).
     const wait = this.#options.headWaitMs ?? 1000;
     return new Promise((resolve) => {
@@ -273,7 +275,7 @@ export class ChatClient {
         resolve();
       };
       const timer = setTimeout(done, wait);
-      const poll = setInterval(() => state.pages.head !== start && done(), 10);
+      const poll = setInterval(() => state.headSeen && done(), 10);
     });
   }
 
@@ -808,6 +810,7 @@ export class ChatClient {
       (parsed.kind === 'head' || parsed.kind === 'page') &&
       (envelope.t === 'head' || envelope.t === 'page')
     ) {
+      if (envelope.t === 'head') state.headSeen = true;
       if (state.pages.see(envelope.page)) this.#background(this.#subscribeWindow(parsed.room, state));
     } else if (parsed.kind === 'react' && envelope.t === 'react') {
       const ts = clampTimestamp(envelope.ts, now, FUTURE_SKEW_MS);
