@@ -22,7 +22,7 @@ import {
 
 const KINDS: BrokerKind[] = ['bundled', 'aedes', 'mosquitto'];
 
-export interface Load {
+interface Load {
   qos: 0 | 1;
   fanout: number;
   transport: 'tcp' | 'ws';

@@ -289,7 +289,7 @@ export const joinGroup = async (ctx: BenchContext): Promise<GroupResult> => {
     ],
     tables: [table],
     notes: [
-      'The time includes everything a person waits for: the WebSocket and MQTT connection (the app tries MQTT 5 first and falls back to 3.1.1 on the bundled broker), the head-marker wait (up to 250 ms), the page subscriptions, verifying every signature, storing in IndexedDB and rendering.',
+      'The time includes everything a person waits for: the WebSocket and MQTT connection (the app tries MQTT 5 first and falls back to 3.1.1 on the bundled broker), the head-marker wait (until the retained head marker arrives; at most 1 s in a room without one), the page subscriptions, verifying every signature, storing in IndexedDB and rendering.',
       `Completeness is read from the client's state (IndexedDB), not from the DOM: HIST-6 fetches up to five pages of 200, more than the ${HISTORY_WINDOW}-message window, while the message list renders only the newest part of what it holds and more on scrolling up.`,
       ...(ctx.quick ? ['Quick run: one room of 1,000 messages and 2,000 in other rooms.'] : []),
     ],

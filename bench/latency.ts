@@ -8,6 +8,7 @@ import {
   percentile,
   ratio,
   sleep,
+  waitFor,
   type BenchContext,
   type GroupResult,
   type Table,
@@ -118,11 +119,19 @@ const drive = async (pairs: Pair[], tag: string, rate: number, count: number) =>
       await send(pair.sender.page, `${tag} ${i}`);
     }
   }
-  await sleep(2000);
   const read = async (page: Page) =>
     Object.entries(await page.evaluate(() => (window as unknown as LatencyWindow).__arrivals ?? {}))
       .filter(([key]) => key.startsWith(`${tag} `))
       .map(([, arrival]) => arrival);
+  // Until every message is painted on the other side, or 20 s have passed (a backlog drains slowly).
+  const drained = async () => {
+    for (const pair of pairs) {
+      const arrivals = await read(pair.receiver.page);
+      if (arrivals.length < count || arrivals.some((a) => a.painted === 0)) return false;
+    }
+    return true;
+  };
+  await waitFor(drained, 'messages to arrive', 20_000).catch(() => undefined);
   return Promise.all(
     pairs.map(async (pair) => {
       const [own, received] = [await read(pair.sender.page), await read(pair.receiver.page)];
@@ -209,11 +218,12 @@ export const latencyGroup = async (ctx: BenchContext): Promise<GroupResult> => {
     name: 'latency',
     title: 'Message latency between two browsers',
     method: [
-      `Two fresh Chromium contexts open the built app and join a room of their own on each broker (the bundled broker in its own process, and Mosquitto). The sender's page types "lat <n> <time>" into the composer and presses Enter from inside the page, the time being \`performance.timeOrigin + performance.now()\` (the wall clock, shared by both pages, with sub-millisecond resolution). In both pages a MutationObserver on the message log notes when the message's element is inserted (in the sender's page that is its own copy, shown at once as pending) and, in the sender's page, when its \`data-state\` turns "sent" (the broker's PUBACK); in the receiver's page a \`requestAnimationFrame\` callback notes when the next frame is drawn ("painted"). All columns are times since the Enter key. ${count} messages at 1 msg/s (both brokers in the same ${count} s, their sends half a second apart) and at 10 msg/s (one broker at a time), after 10 uncounted warm-up messages.`,
+      `Two fresh Chromium contexts open the built app and join a room of their own on each broker (the bundled broker in its own process, and Mosquitto). The sender's page types "lat <n> <time>" into the composer and presses Enter from inside the page, the time being \`performance.timeOrigin + performance.now()\` (the wall clock, shared by both pages, with sub-millisecond resolution). In both pages a MutationObserver on the message log notes when the message's element is inserted (in the sender's page that is its own copy, shown at once as pending) and, in the sender's page, when its \`data-state\` turns "sent" (the broker's PUBACK); in the receiver's page a \`requestAnimationFrame\` callback notes when the next frame is drawn ("painted"). All columns are times since the Enter key. ${count} messages at 1 msg/s (both brokers in the same ${count} s, their sends half a second apart) and at 10 msg/s (one broker at a time), after 10 uncounted warm-up messages; so the rooms already hold 10 messages when the 1 msg/s series starts and ${count + 10} when the 10 msg/s series starts.`,
     ],
     tables: [table],
     notes: [
       'The path measured is the whole app: signing (Ed25519), storing the pending message, publishing over WebSocket, the broker, then on the other side parsing, verifying, storing in IndexedDB and rendering.',
+      'A message is timed from the Enter key, so time spent in the sending page (signing, storing, rendering its own copy) counts; "sender: own copy shown" isolates it. When it grows with the rate, the sending page is the bottleneck, not the broker.',
       `With ${count} samples, p99 is the ${count >= 100 ? 'second-largest' : 'largest'} value: read it as "the slow tail", not as a precise figure.`,
     ],
   };

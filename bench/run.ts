@@ -68,7 +68,7 @@ const renderSection = (result: GroupResult, command: string, seconds: number, lo
     sectionStart(result.name),
     `## ${result.title}`,
     '',
-    `Group \`${result.name}\`, measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${Math.round(seconds)} s by \`${command}\`; load average (1 min) ${load[0].toFixed(1)} before, ${load[1].toFixed(1)} after, on ${cpus().length} cores.`,
+    `Group \`${result.name}\`, measured ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC in ${Math.round(seconds)} s by \`${command}\`; load average (1 min, this bench's own earlier work included) ${load[0].toFixed(1)} before, ${load[1].toFixed(1)} after, on ${cpus().length} cores.`,
     '',
     ...result.method.flatMap((paragraph) => [paragraph, '']),
     ...result.tables.flatMap((table) => [`**${table.title}**`, '', markdownTable(table), '']),
@@ -113,16 +113,18 @@ const main = async () => {
     throw new Error('dist/ is missing: run `npx vite build` first');
 
   const log = (line: string) => console.log(`  · ${line}`);
+  // Other work on the machine skews every figure; say so, and keep the number in the report.
+  const loadAtStart = loadavg()[0]!;
+  if (loadAtStart > cpus().length / 2)
+    console.log(
+      `warning: load average ${loadAtStart.toFixed(1)} on ${cpus().length} cores before starting; figures will be noisy`,
+    );
   const sections = await previousSections();
   const began = performance.now();
   for (const name of names) {
     console.log(`\n== ${name} ==`);
     const start = performance.now();
     const loadBefore = loadavg()[0]!;
-    if (loadBefore > cpus().length)
-      console.log(
-        `  warning: load average ${loadBefore.toFixed(1)} on ${cpus().length} cores; figures will be noisy`,
-      );
     const result = await GROUPS[name]!({ runs, quick: options.quick, log });
     const loadAfter = loadavg()[0]!;
     const seconds = (performance.now() - start) / 1000;
@@ -134,7 +136,11 @@ const main = async () => {
   console.log(`\nall done in ${((performance.now() - began) / 1000).toFixed(0)} s`);
   if (!write) return console.log('(docs/BENCHMARKS.md left as it was; --write to write it)');
 
-  const machine = await machineInfo();
+  const machine = [
+    ...(await machineInfo()),
+    ['Load average (1 min) at start', loadAtStart.toFixed(2)] as [string, string],
+    ['Last command', `\`${command}\``] as [string, string],
+  ];
   const report = [
     INTRO,
     '## Machine',
