@@ -2,7 +2,14 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawnBroker } from '../helpers/broker-process.ts';
 import { until } from '../helpers/fixtures.ts';
-import { launchChromium, messageTexts, sendMessage, watchErrors, type Person } from '../helpers/browser.ts';
+import {
+  joinRoom,
+  launchChromium,
+  messageTexts,
+  sendMessage,
+  watchErrors,
+  type Person,
+} from '../helpers/browser.ts';
 import { startProxy } from '../helpers/proxy.ts';
 import { bundledBroker } from '../helpers/real.ts';
 import { serveStatic } from '../helpers/static-server.ts';
@@ -124,19 +131,6 @@ const appErrors = (...people: Person[]) =>
     .flatMap((person) => person.errors)
     .filter((error) => !/WebSocket is already in CLOSING or CLOSED/.test(error));
 
-/**
- * joinRoom from tests/helpers/browser.ts with exact labels: the join form now also has a "User name"
- * field, which `getByLabel('Name')` matches too.
- */
-const enter = async (person: Person, name: string, url: string, room: string) => {
-  const { page } = person;
-  await page.getByLabel('Name', { exact: true }).fill(name);
-  await page.getByLabel('Room', { exact: true }).fill(room);
-  await page.getByLabel('Broker URL', { exact: true }).fill(url);
-  await page.getByRole('button', { name: 'Join', exact: true }).click();
-  await page.getByRole('status').getByText('online').waitFor({ timeout: 15_000 });
-};
-
 describe('nothing lost in Chromium when the broker or the network fails (OUT-1, OUT-2, CONN-2)', () => {
   it(
     'two pages exchange 100 messages across a broker SIGKILL and restart: all delivered, 0 duplicates',
@@ -146,8 +140,8 @@ describe('nothing lost in Chromium when the broker or the network fails (OUT-1, 
       cleanup.push(() => broker.close());
       const alice = await open();
       const bob = await open();
-      await enter(alice, 'Alice', broker.urls.ws, 'kill-pages');
-      await enter(bob, 'Bob', broker.urls.ws, 'kill-pages');
+      await joinRoom(alice, 'Alice', broker.urls.ws, 'kill-pages');
+      await joinRoom(bob, 'Bob', broker.urls.ws, 'kill-pages');
       const started = Date.now();
       let fault: Promise<{ down: number; restart: number }> | undefined;
       const expected: string[] = [];
@@ -218,8 +212,8 @@ describe('nothing lost in Chromium when the broker or the network fails (OUT-1, 
       cleanup.push(() => proxy.close());
       const alice = await open(true);
       const bob = await open();
-      await enter(alice, 'Alice', proxy.url, 'cut-ten');
-      await enter(bob, 'Bob', broker.urls.ws, 'cut-ten');
+      await joinRoom(alice, 'Alice', proxy.url, 'cut-ten');
+      await joinRoom(bob, 'Bob', broker.urls.ws, 'cut-ten');
       const started = Date.now();
       const typed: string[] = [];
       const cycles: { cutAt: number; onlineAt: number; delays: number[] }[] = [];

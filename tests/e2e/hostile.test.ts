@@ -18,7 +18,14 @@ import { cleanName, cleanText, isCleanName } from '../../src/protocol/names.ts';
 import { normaliseRoomName } from '../../src/protocol/rooms.ts';
 import { topics } from '../../src/protocol/topics.ts';
 import { until } from '../helpers/fixtures.ts';
-import { launchChromium, messageTexts, sendMessage, watchErrors, type Person } from '../helpers/browser.ts';
+import {
+  joinRoom,
+  launchChromium,
+  messageTexts,
+  sendMessage,
+  watchErrors,
+  type Person,
+} from '../helpers/browser.ts';
 import { bundledBroker, type Broker } from '../helpers/real.ts';
 import { serveStatic } from '../helpers/static-server.ts';
 import { SHORT_PAYLOADS, XSS_PAYLOADS } from '../helpers/xss-corpus.ts';
@@ -740,19 +747,6 @@ const hostile = async (room: string, victim: string, knownIds: () => string[]) =
   };
 };
 
-/**
- * joinRoom from tests/helpers/browser.ts with exact labels: the join form now also has a "User name"
- * field, which `getByLabel('Name')` matches too.
- */
-const enter = async (person: Person, name: string, url: string, room: string) => {
-  const { page } = person;
-  await page.getByLabel('Name', { exact: true }).fill(name);
-  await page.getByLabel('Room', { exact: true }).fill(room);
-  await page.getByLabel('Broker URL', { exact: true }).fill(url);
-  await page.getByRole('button', { name: 'Join', exact: true }).click();
-  await page.getByRole('status').getByText('online').waitFor({ timeout: 15_000 });
-};
-
 describe('a page under hostile input: nothing forged is shown, nothing crashes (ENV-*, SIG-*, FLOOD-*)', () => {
   it(
     'keeps working through 10,000 malformed, forged and replayed payloads at 200/s while its user types',
@@ -762,7 +756,7 @@ describe('a page under hostile input: nothing forged is shown, nothing crashes (
       const RATE = 200;
       const room = 'hostile';
       const tess = await open();
-      await enter(tess, 'Tess', broker.urls.ws, room);
+      await joinRoom(tess, 'Tess', broker.urls.ws, room);
       const victim = await pageUserId(tess.page);
       // The ids of the page's real messages (read back from its store), to forge deletes and edits.
       const realIds = new Set<string>();
@@ -1027,7 +1021,7 @@ describe('a page under hostile input: nothing forged is shown, nothing crashes (
         });
 
       // A valid name and room at last: the page joins and the checks run room by room.
-      await enter(xena, SHORT_PAYLOADS[0]!, broker.urls.ws, rooms[0]!.room);
+      await joinRoom(xena, SHORT_PAYLOADS[0]!, broker.urls.ws, rooms[0]!.room);
       let checked = 0;
       let quotesChecked = 0;
       let linksChecked = 0;

@@ -54,7 +54,7 @@ export const joinRoom = async (person: Person, name: string, broker: string, roo
   await page.getByLabel('Name', { exact: true }).fill(name);
   await page.getByLabel('Room', { exact: true }).fill(room);
   await page.getByLabel('Broker URL', { exact: true }).fill(broker);
-  await page.getByRole('button', { name: 'Join' }).click();
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.getByRole('status').getByText('online').waitFor({ timeout: 15_000 });
 };
 
