@@ -11,6 +11,8 @@ export default defineConfig({
           include: ['tests/unit/**/*.test.ts', 'tests/contract/**/*.test.ts'],
           environment: 'node',
           setupFiles: ['tests/helpers/setup-unit.ts'],
+          // Unit tests run beside the integration project; on a loaded CI machine 5 s is too tight.
+          testTimeout: 20_000,
         },
       },
       {

@@ -7,7 +7,7 @@ import { encodeEnvelope } from '../../src/protocol/envelope.ts';
 import { PAGE_SIZE } from '../../src/protocol/history.ts';
 import { generateIdentity } from '../../src/protocol/keys.ts';
 import { makeMessage, makeReaction } from '../../src/protocol/messages.ts';
-import { MemoryBroker } from '../../src/transport/memory-transport.ts';
+import { MemoryBroker, memoryTransportFactory } from '../../src/transport/memory-transport.ts';
 import { makeClient, timeline, until } from '../helpers/fixtures.ts';
 
 const joined = async (broker: MemoryBroker, name: string, room = 'lobby', extra = {}) => {
@@ -181,8 +181,14 @@ describe('ChatClient over the memory transport', () => {
   it('expires members whose heartbeats stop, within 2.5 beats (PRES-4)', async () => {
     let now = 1_000_000;
     const broker = new MemoryBroker();
-    const alice = await joined(broker, 'Alice', 'lobby', { now: () => now, heartbeatSeconds: () => 10 });
-    const bob = await joined(broker, 'Bob', 'lobby', { now: () => now, heartbeatSeconds: () => 10 });
+    // A 20 ms reconnect delay keeps the test short on a loaded machine; the delay itself is not under test.
+    const options = {
+      now: () => now,
+      heartbeatSeconds: () => 10,
+      transport: memoryTransportFactory(broker, 20),
+    };
+    const alice = await joined(broker, 'Alice', 'lobby', options);
+    const bob = await joined(broker, 'Bob', 'lobby', options);
     await until(() => alice.client.members('lobby').length === 2, 'both');
     // Bob's broker connection dies without a will (a broker crash loses wills).
     broker.stop();
