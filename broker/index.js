@@ -4,7 +4,6 @@
 
 import { mkdir } from 'node:fs/promises';
 import { createServer as createHttpServer } from 'node:http';
-import { createRequire } from 'node:module';
 import { createServer as createTcpServer } from 'node:net';
 import { Aedes } from 'aedes';
 import { Level } from 'level';
@@ -14,6 +13,7 @@ import { OptionError } from './errors.js';
 import { createHooks, isValidTopicFilter } from './hooks.js';
 import { ConnectionsPerIp } from './limits.js';
 import { createPacketSizeGuard } from './packet-guard.js';
+import { createPersistence } from './retained.js';
 import { resolveRetention, retainedStore, sweepRetained } from './retention.js';
 import { WebSocketDuplex } from './ws-stream.js';
 
@@ -66,13 +66,6 @@ import { WebSocketDuplex } from './ws-stream.js';
  */
 
 export { OptionError, isValidTopicFilter };
-
-/**
- * aedes-persistence-level is CommonJS and ships no types; require() it with the one signature we use
- * instead of a declaration file, which tsconfig.node.json (it includes broker JS files only) would miss.
- * @type {(db: Level) => unknown}
- */
-const aedesPersistenceLevel = createRequire(import.meta.url)('aedes-persistence-level');
 
 export const BROKER_DEFAULTS = Object.freeze({
   host: '127.0.0.1',
@@ -297,7 +290,10 @@ async function openDatabase(dataDir) {
  * @returns {import('aedes').AedesOptions}
  */
 function aedesOptions(opts, config, db) {
-  if (db) opts.persistence = aedesPersistenceLevel(db);
+  // aedes' own persistences, with retained lookups that follow the filter instead of scanning everything.
+  opts.persistence = /** @type {import('aedes').AedesOptions['persistence']} */ (
+    /** @type {unknown} */ (createPersistence(db))
+  );
   if (config.drainTimeout !== undefined) opts.drainTimeout = config.drainTimeout;
   if (config.heartbeatInterval !== undefined) opts.heartbeatInterval = config.heartbeatInterval;
   return opts;

@@ -99,8 +99,8 @@ class Owner {
  * payload hides the sender, so DMs retained before a restart have no known owner). `null` = retained,
  * owner unknown. About 200 bytes per retained topic.
  *
- * Why not ask persistence: aedes-persistence and aedes-persistence-level answer createRetainedStream by
- * scanning every retained message, too slow to do per publish.
+ * Why not ask persistence: on level that is a disk read (and an async round trip) before every publish
+ * could be judged; this index answers at once.
  */
 export class RetainedIndex {
   /** @type {Map<string, Owner | null>} */
