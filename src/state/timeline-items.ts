@@ -21,16 +21,31 @@ export interface TimelineView {
   hidden: number;
 }
 
+/** The same item as last time when it would render the same, so a keyed list leaves its row alone. */
+const reuse = (previous: ReadonlyMap<string, TimelineItem> | undefined, item: TimelineItem): TimelineItem => {
+  const old = previous?.get(item.key);
+  if (old === undefined || old.kind !== item.kind) return item;
+  if (old.kind === 'message') return item.kind === 'message' && old.message === item.message ? old : item;
+  if (old.kind === 'notice') return item.kind === 'notice' && old.notice === item.notice ? old : item;
+  return item.kind === 'day' && old.ts === item.ts ? old : item;
+};
+
+/** Items by key, to pass back to `timelineView` as `previous` on the next render. */
+export const itemsByKey = (view: TimelineView): Map<string, TimelineItem> =>
+  new Map(view.items.map((item) => [item.key, item]));
+
 /**
  * What the message list renders: the newest `limit` shown messages, the notices from that window on,
  * merged by time, with a day divider wherever the day changes. Rendering stays bounded however long
- * the timeline grows; the list raises `limit` as the reader scrolls up.
+ * the timeline grows; the list raises `limit` as the reader scrolls up. Items that did not change
+ * since `previous` are the very same objects, so a new message re-renders one row, not all of them.
  */
 export const timelineView = (
   messages: readonly StoredMessage[],
   notices: readonly Notice[],
   limit: number,
   show: (message: StoredMessage) => boolean = () => true,
+  previous?: ReadonlyMap<string, TimelineItem>,
 ): TimelineView => {
   const shown = messages.filter(show);
   const window = shown.slice(-limit);
@@ -40,21 +55,22 @@ export const timelineView = (
   const items: TimelineItem[] = [];
   let day: number | undefined;
   const divide = (ts: number) => {
-    if (day === undefined || !sameDay(day, ts)) items.push({ kind: 'day', key: `day-${ts}`, ts });
+    if (day === undefined || !sameDay(day, ts))
+      items.push(reuse(previous, { kind: 'day', key: `day-${ts}`, ts }));
     day = ts;
   };
   let n = 0;
   for (const message of window) {
     for (let notice = lines[n]; notice !== undefined && notice.ts < message.sortTs; notice = lines[++n]) {
       divide(notice.ts);
-      items.push({ kind: 'notice', key: notice.id, notice });
+      items.push(reuse(previous, { kind: 'notice', key: notice.id, notice }));
     }
     divide(message.sortTs);
-    items.push({ kind: 'message', key: message.id, message });
+    items.push(reuse(previous, { kind: 'message', key: message.id, message }));
   }
   for (let notice = lines[n]; notice !== undefined; notice = lines[++n]) {
     divide(notice.ts);
-    items.push({ kind: 'notice', key: notice.id, notice });
+    items.push(reuse(previous, { kind: 'notice', key: notice.id, notice }));
   }
   return { items, hidden };
 };

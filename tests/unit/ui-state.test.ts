@@ -25,7 +25,7 @@ import {
   type JoinInput,
 } from '../../src/state/join-form.ts';
 import { reactionsView } from '../../src/state/reactions-view.ts';
-import { timelineView, type Notice } from '../../src/state/timeline-items.ts';
+import { itemsByKey, timelineView, type Notice } from '../../src/state/timeline-items.ts';
 import { mergeBatch } from '../../src/state/timeline-merge.ts';
 import { Timeline } from '../../src/state/timeline.svelte.ts';
 import { newestTs, setOf, unreadIn } from '../../src/state/unread.ts';
@@ -118,6 +118,18 @@ describe('the rendered timeline window', () => {
       'new',
     ]);
     expect(view.hidden).toBe(6);
+  });
+
+  it('hands back the same item objects for rows that did not change, so only new rows re-render', () => {
+    const a = msg('a', base);
+    const b = msg('b', base + 1000);
+    const n = notice('n', base + 500);
+    const first = timelineView([a, b], [n], 300);
+    const sentB = { ...b, state: 'sent' as const };
+    const next = timelineView([a, sentB, msg('c', base + 2000)], [n], 300, undefined, itemsByKey(first));
+    const same = next.items.filter((item, i) => item === first.items[i]).map((item) => item.key);
+    expect(same).toEqual([`day-${base}`, 'a', 'n']);
+    expect(next.items.map((item) => item.key)).toEqual([`day-${base}`, 'a', 'n', 'b', 'c']);
   });
 });
 
