@@ -39,6 +39,7 @@ import {
 } from '../transport/transport.ts';
 import { heartbeatSeconds, RoomPresence, type Member } from './presence.ts';
 import { Reactions } from './reactions.ts';
+import { MessageCache } from './message-cache.ts';
 import { DirectMessages } from './direct-messages.ts';
 import type { ChatEvents, KeyStatus, RoomEntry, SendError } from './events.ts';
 import { RateBudget } from './rate-budget.ts';
@@ -97,6 +98,8 @@ interface RoomState {
   requested: Map<string, number>;
   /** A head marker arrived: the join stops waiting for it, even when it names page 0. */
   headSeen: boolean;
+  /** Called once when the head marker arrives, by a join waiting for it. */
+  onHead: (() => void) | undefined;
 }
 
 const SYNC_WAIT_MS = 2000;
@@ -111,6 +114,18 @@ const TYPING_EVERY_MS = 3000;
  * transport and a store are passed in, so the same code runs in the browser, in Node and against the
  * in-memory twins.
  */
+/**
+ * What to store when `incoming` arrives for a message stored as `stored`: the new version, or
+ * undefined when the stored one stays. Our own echo turns a pending message into a sent one; older
+ * versions never win (rule EDIT-1), nor other authors (rule EDIT-3).
+ */
+const winner = (stored: StoredMessage, incoming: StoredMessage): StoredMessage | undefined => {
+  if (stored.sig === incoming.sig) return stored.state === 'sent' ? undefined : { ...stored, state: 'sent' };
+  if (stored.from !== incoming.from || version(stored) >= version(incoming)) return undefined;
+  const keep = incoming.deleted ? { name: stored.name, ts: stored.ts } : {};
+  return { ...incoming, ...keep, sortTs: stored.sortTs };
+};
+
 export class ChatClient {
   readonly identity: Identity;
   readonly topics: Topics;
@@ -134,13 +149,18 @@ export class ChatClient {
   readonly #watched = new Set<string>();
   /** Rooms bridged to the classic paho chat (rule CLASSIC-1). */
   readonly #classic = new Set<string>();
+  /** The store, with the latest version of every message seen this session in memory. */
+  readonly #store: MessageCache;
   #batch = new Map<string, StoredMessage>();
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Flushes run one after another, so each one's version checks see the previous one's result. */
+  #flushing: Promise<void> = Promise.resolve();
   readonly #now: () => number;
   readonly #random: (length: number) => Uint8Array;
 
   constructor(options: ChatClientOptions) {
     this.#options = options;
+    this.#store = new MessageCache(options.store);
     this.identity = options.identity;
     this.name = cleanName(options.name);
     this.topics = topics(options.prefix);
@@ -166,7 +186,7 @@ export class ChatClient {
     this.#dms = new DirectMessages({
       topics: this.topics,
       identity: this.identity,
-      store: options.store,
+      store: this.#store,
       transport: this.transport,
       events: this.#events,
       dh: options.dh,
@@ -193,7 +213,7 @@ export class ChatClient {
   /** Connects with a signed Last Will (rule PRES-3) and subscribes to the room directory. */
   async start(): Promise<void> {
     const will = await makeGone(this.topics, this.identity, this.conn, this.#now());
-    for (const user of (await this.#options.store.getSetting<string[]>(MUTED)) ?? []) this.muted.add(user);
+    for (const user of (await this.#store.getSetting<string[]>(MUTED)) ?? []) this.muted.add(user);
     this.transport.connect({ topic: will.topic, payload: will.payload, qos: 1, retain: true });
     const dms = await this.#dms.start();
     await this.transport.subscribe([this.topics.directoryAll(), ...dms]);
@@ -217,7 +237,7 @@ export class ChatClient {
 
   /** Joins a room: stored history at once, then the newest pages and presence (rules HIST-6, PRES-1). */
   async join(room: string): Promise<StoredMessage[]> {
-    if (this.#rooms.has(room)) return this.#options.store.getMessages(room, { limit: HISTORY_WINDOW });
+    if (this.#rooms.has(room)) return this.#store.getMessages(room, { limit: HISTORY_WINDOW });
     const state: RoomState = {
       pages: new RoomPages(),
       known: new Map(),
@@ -226,16 +246,17 @@ export class ChatClient {
       typing: new Map(),
       beat: undefined,
       lastTyping: 0,
-      nextSeq: ((await this.#options.store.getSetting<number>(`seq:${room}`)) ?? 0) + 1,
+      nextSeq: ((await this.#store.getSetting<number>(`seq:${room}`)) ?? 0) + 1,
       seqs: new SeqTracker(),
       bySeq: new Map(),
       delivered: new Map(),
       syncTimer: undefined,
       requested: new Map(),
       headSeen: false,
+      onHead: undefined,
     };
     this.#rooms.set(room, state);
-    const stored = await this.#options.store.getMessages(room, { limit: HISTORY_WINDOW });
+    const stored = await this.#store.getMessages(room, { limit: HISTORY_WINDOW });
     for (const message of stored) this.#remember(state, message);
     state.oldest = stored[0];
     if (stored.length > 0) this.#events.emit('messages', room, stored);
@@ -268,14 +289,15 @@ export class ChatClient {
   #waitForHead(state: RoomState): Promise<void> {
     // Busy brokers can take a while; waiting beats fetching pages around a wrong guess (rule HIST-6).
     const wait = this.#options.headWaitMs ?? 1000;
+    if (state.headSeen) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         clearTimeout(timer);
-        clearInterval(poll);
+        state.onHead = undefined;
         resolve();
       };
       const timer = setTimeout(done, wait);
-      const poll = setInterval(() => state.headSeen && done(), 10);
+      state.onHead = done;
     });
   }
 
@@ -301,6 +323,7 @@ export class ChatClient {
     await this.#announce(room, false).catch(() => undefined);
     await this.setClassic(room, false);
     this.#rooms.delete(room);
+    this.#store.forget(room);
     const t = this.topics;
     await this.transport.unsubscribe([
       t.head(room),
@@ -330,7 +353,7 @@ export class ChatClient {
     const state = this.#rooms.get(room);
     if (state === undefined) return [];
     const before = state.oldest;
-    const older = await this.#options.store.getMessages(room, {
+    const older = await this.#store.getMessages(room, {
       limit,
       ...(before !== undefined && { before: { sortTs: before.sortTs, id: before.id } }),
     });
@@ -351,7 +374,7 @@ export class ChatClient {
 
   /** Finds a message for a reply quote: the store, else older pages from the broker (rule REPLY-2). */
   async findMessage(room: string, id: string): Promise<StoredMessage | undefined> {
-    const stored = await this.#options.store.getMessage(id);
+    const stored = await this.#store.getMessage(id);
     if (stored !== undefined) return stored;
     const state = this.#rooms.get(room);
     if (state !== undefined) await this.#fetchOlderPages(room, state);
@@ -378,7 +401,7 @@ export class ChatClient {
     // Count the message in its page before signing (async), so concurrent sends see it (rule HIST-2).
     state.pages.add(page, id);
     const seq = state.nextSeq++;
-    this.#background(this.#options.store.putSetting(`seq:${room}`, seq));
+    this.#background(this.#store.putSetting(`seq:${room}`, seq));
     const { envelope } = await makeMessage(this.topics, this.identity, {
       room,
       page,
@@ -391,8 +414,16 @@ export class ChatClient {
     });
     const stored = toStored(room, page, envelope, ts, 'pending');
     this.#remember(state, stored);
-    await this.#options.store.putMessages([stored]);
+    // Shown while IndexedDB writes it; published only once it is written (rule OUT-1).
+    const written = this.#store.putMessages([stored]);
     this.#events.emit('messages', room, [stored]);
+    try {
+      await written;
+    } catch (error) {
+      // Not in the outbox, so not sent: take it off the timeline again, the caller keeps the text.
+      this.#events.emit('messages', room, [{ ...stored, state: 'sent', deleted: true, text: '' }]);
+      throw error;
+    }
     if (this.#classic.has(room)) {
       const classic = classicTopics(room).publish(this.name);
       this.#background(this.transport.publish(classic, classicPayload(text), { qos: 1, retain: false }));
@@ -405,7 +436,7 @@ export class ChatClient {
 
   /** Edits one of my messages: republished on its topic with `edited` set (rule EDIT-1). */
   async edit(id: string, input: string): Promise<StoredMessage | SendError> {
-    const message = await this.#options.store.getMessage(id);
+    const message = await this.#store.getMessage(id);
     if (message === undefined || message.deleted) return 'not-found';
     if (message.from !== this.identity.userId) return 'not-yours';
     const text = cleanText(input).trim();
@@ -429,7 +460,7 @@ export class ChatClient {
     this.#rooms
       .get(message.room)
       ?.known.set(id, { from: updated.from, sig: updated.sig, page: updated.page });
-    await this.#options.store.putMessages([updated]);
+    await this.#store.putMessages([updated]);
     this.#events.emit('messages', updated.room, [updated]);
     this.#background(this.#publishStored(updated));
     return updated;
@@ -437,7 +468,7 @@ export class ChatClient {
 
   /** Deletes one of my messages: a signed tombstone replaces it on its topic (rule EDIT-2). */
   async delete(id: string): Promise<StoredMessage | SendError> {
-    const message = await this.#options.store.getMessage(id);
+    const message = await this.#store.getMessage(id);
     if (message === undefined) return 'not-found';
     if (message.from !== this.identity.userId) return 'not-yours';
     const tombstone = await makeDelete(
@@ -452,7 +483,7 @@ export class ChatClient {
     this.#rooms
       .get(message.room)
       ?.known.set(id, { from: updated.from, sig: updated.sig, page: updated.page });
-    await this.#options.store.putMessages([updated]);
+    await this.#store.putMessages([updated]);
     this.#events.emit('messages', updated.room, [updated]);
     await this.#publish(tombstone).catch(() => undefined);
     return updated;
@@ -490,35 +521,35 @@ export class ChatClient {
   }
 
   async #settle(message: StoredMessage, state: 'sent' | 'failed'): Promise<void> {
-    const current = (await this.#options.store.getMessage(message.id)) ?? message;
+    const current = (await this.#store.getMessage(message.id)) ?? message;
     if (current.sig !== message.sig || current.state === 'sent') return;
     const updated = { ...current, state };
-    await this.#options.store.putMessages([updated]);
+    const written = this.#store.putMessages([updated]);
     this.#events.emit('messages', updated.room, [updated]);
+    await written;
   }
 
   /** Republishes every message still in the outbox, e.g. after a reconnect or a reload. */
   async #flushOutbox(): Promise<void> {
-    for (const message of await this.#options.store.getPending())
-      this.#background(this.#publishStored(message));
+    for (const message of await this.#store.getPending()) this.#background(this.#publishStored(message));
   }
 
   /** Retries a failed message with its original id and signature. */
   async retry(id: string): Promise<void> {
-    const message = await this.#options.store.getMessage(id);
+    const message = await this.#store.getMessage(id);
     if (message === undefined || message.state === 'sent') return;
     const pending = { ...message, state: 'pending' as const };
-    await this.#options.store.putMessages([pending]);
+    await this.#store.putMessages([pending]);
     this.#events.emit('messages', pending.room, [pending]);
     await this.#publishStored(pending);
   }
 
   /** Gives up on a failed or pending message: removed from the outbox and the timeline. */
   async discard(id: string): Promise<void> {
-    const message = await this.#options.store.getMessage(id);
+    const message = await this.#store.getMessage(id);
     if (message === undefined || message.state === 'sent') return;
     const gone = { ...message, state: 'sent' as const, deleted: true, text: '' };
-    await this.#options.store.putMessages([gone]);
+    await this.#store.putMessages([gone]);
     this.#events.emit('messages', gone.room, [gone]);
   }
 
@@ -635,7 +666,7 @@ export class ChatClient {
   }
 
   async #redeliver(id: string): Promise<void> {
-    const message = await this.#options.store.getMessage(id);
+    const message = await this.#store.getMessage(id);
     if (message === undefined || message.deleted || message.classic || message.state !== 'sent') return;
     const topic = this.topics.message(message.room, message.page, message.id);
     await this.transport.publish(topic, encodeEnvelope(toEnvelope(message)), {
@@ -651,7 +682,7 @@ export class ChatClient {
   async mute(user: string, on = true): Promise<void> {
     if (on) this.muted.add(user);
     else this.muted.delete(user);
-    await this.#options.store.putSetting(MUTED, [...this.muted]);
+    await this.#store.putSetting(MUTED, [...this.muted]);
     this.#events.emit('muted', [...this.muted]);
   }
 
@@ -810,7 +841,10 @@ export class ChatClient {
       (parsed.kind === 'head' || parsed.kind === 'page') &&
       (envelope.t === 'head' || envelope.t === 'page')
     ) {
-      if (envelope.t === 'head') state.headSeen = true;
+      if (envelope.t === 'head') {
+        state.headSeen = true;
+        state.onHead?.();
+      }
       if (state.pages.see(envelope.page)) this.#background(this.#subscribeWindow(parsed.room, state));
     } else if (parsed.kind === 'react' && envelope.t === 'react') {
       const ts = clampTimestamp(envelope.ts, now, FUTURE_SKEW_MS);
@@ -867,38 +901,54 @@ export class ChatClient {
     this.#flushTimer ??= setTimeout(() => this.#background(this.#flush()), this.#options.flushMs ?? 0);
   }
 
-  async #flush(): Promise<void> {
+  #flush(): Promise<void> {
     this.#flushTimer = undefined;
     const batch = [...this.#batch.values()];
     this.#batch = new Map();
-    const existing = await Promise.all(batch.map((message) => this.#options.store.getMessage(message.id)));
+    const run = this.#flushing.then(() => this.#absorb(batch));
+    this.#flushing = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Stores and shows a batch of received messages. Ids this session already knows are decided from
+   * memory. Unknown ids are nearly always new messages, so they are shown at once, before the store is
+   * asked about them; in the rare case it holds a version that wins (an edit or a tombstone we had not
+   * loaded), that version replaces the one shown.
+   */
+  async #absorb(batch: StoredMessage[]): Promise<void> {
+    const unknown = batch.filter((message) => this.#store.known(message.id) === undefined);
+    const shown = new Set(unknown);
+    this.#show(unknown);
+    const existing = await this.#store.getMessagesById(batch.map((message) => message.id));
     const changed: StoredMessage[] = [];
+    const corrections: StoredMessage[] = [];
     batch.forEach((message, i) => {
       const stored = existing[i];
-      if (stored === undefined) return changed.push(message);
-      // Our own echo turns a pending message into a sent one; older versions never win (rule EDIT-1).
-      if (stored.sig === message.sig) {
-        if (stored.state !== 'sent') changed.push({ ...stored, state: 'sent' });
-        return;
-      }
-      if (stored.from !== message.from || version(stored) >= version(message)) return;
-      const keep = message.deleted ? { name: stored.name, ts: stored.ts } : {};
-      changed.push({ ...message, ...keep, sortTs: stored.sortTs });
+      const next = stored === undefined ? message : winner(stored, message);
+      if (next !== undefined) changed.push(next);
+      else if (shown.has(message) && stored !== undefined) corrections.push(stored);
     });
-    const clean = changed;
-    await this.#options.store.putMessages(clean);
+    // The write transaction starts before anything more is shown: IndexedDB runs a later flush's read
+    // after it. Showing does not wait for it.
+    const written = this.#store.putMessages(changed);
+    this.#show([...changed.filter((message) => !shown.has(message)), ...corrections]);
+    await written;
+  }
+
+  #show(messages: readonly StoredMessage[]): void {
     const byRoom = new Map<string, StoredMessage[]>();
-    for (const message of clean) {
+    for (const message of messages) {
       const list = byRoom.get(message.room);
       if (list === undefined) byRoom.set(message.room, [message]);
       else list.push(message);
     }
-    for (const [room, messages] of byRoom) {
+    for (const [room, list] of byRoom) {
       const state = this.#rooms.get(room);
       // The oldest message shown is where "load older" continues from (rule HIST-7).
-      for (const message of messages)
+      for (const message of list)
         if (state && (!state.oldest || byTimeline(message, state.oldest) < 0)) state.oldest = message;
-      this.#events.emit('messages', room, messages);
+      this.#events.emit('messages', room, list);
     }
   }
 
@@ -908,6 +958,7 @@ export class ChatClient {
       clearTimeout(this.#flushTimer);
       await this.#flush();
     }
+    await this.#flushing;
   }
 
   /** Leaves gracefully: presence off in every room and the status topic, then disconnects. */

@@ -45,6 +45,14 @@ export class IdbStore implements Store {
     return this.#db.get('messages', id);
   }
 
+  async getMessagesById(ids: readonly string[]): Promise<(StoredMessage | undefined)[]> {
+    if (ids.length === 0) return [];
+    const tx = this.#db.transaction('messages');
+    const found = await Promise.all(ids.map((id) => tx.store.get(id)));
+    await tx.done;
+    return found;
+  }
+
   async getMessages(room: string, options: { limit: number; before?: Cursor }): Promise<StoredMessage[]> {
     const upper = options.before
       ? IDBKeyRange.bound(

@@ -16,6 +16,13 @@ export class MemoryStore implements Store {
     return message && structuredClone(message);
   }
 
+  async getMessagesById(ids: readonly string[]): Promise<(StoredMessage | undefined)[]> {
+    return ids.map((id) => {
+      const message = this.#messages.get(id);
+      return message && structuredClone(message);
+    });
+  }
+
   async getMessages(room: string, options: { limit: number; before?: Cursor }): Promise<StoredMessage[]> {
     const { before } = options;
     const matching = [...this.#messages.values()]

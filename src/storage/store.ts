@@ -39,6 +39,8 @@ export interface Cursor {
 export interface Store {
   putMessages(messages: StoredMessage[]): Promise<void>;
   getMessage(id: string): Promise<StoredMessage | undefined>;
+  /** Several messages by id in one read (one transaction), in the order of `ids`. */
+  getMessagesById(ids: readonly string[]): Promise<(StoredMessage | undefined)[]>;
   /** The newest `limit` messages of `room` ordered before `before` (exclusive), oldest first. */
   getMessages(room: string, options: { limit: number; before?: Cursor }): Promise<StoredMessage[]>;
   /** Messages in the outbox, oldest first. */

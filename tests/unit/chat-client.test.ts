@@ -231,6 +231,59 @@ describe('ChatClient over the memory transport', () => {
     await until(() => typing.includes('Alice'), 'typing');
   });
 
+  it('shows an unknown message at once, then the stored version when that one wins (EDIT-1)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    const hello = await sendOk(alice.client, 'lobby', 'hello');
+    await until(() => alice.seen.get(hello.id)?.state === 'sent', 'sent');
+    // Bob deleted-copy of it sits in his store below 500 newer messages, so his join does not load it.
+    const store = new MemoryStore();
+    const filler = Array.from({ length: 500 }, (_, i) => ({
+      ...hello,
+      state: 'sent' as const,
+      id: `filler-${String(i).padStart(4, '0')}`,
+      sortTs: hello.sortTs + 1 + i,
+      ts: hello.ts + 1 + i,
+    }));
+    await store.putMessages([
+      { ...hello, state: 'sent', deleted: true, text: '', sig: 'tombstone-sig' },
+      ...filler,
+    ]);
+    const bob = await makeClient(broker, 'Bob', { store });
+    const versions: string[] = [];
+    bob.on('messages', (_room, messages) => {
+      for (const m of messages) if (m.id === hello.id) versions.push(m.deleted ? 'deleted' : m.text);
+    });
+    await bob.start();
+    await until(() => bob.transport.status === 'online', 'online');
+    await bob.join('lobby');
+    await until(() => versions.at(-1) === 'deleted', 'the stored tombstone shown');
+    await bob.idle();
+    expect(versions).toEqual(['hello', 'deleted']);
+    expect((await store.getMessage(hello.id))?.deleted).toBe(true);
+  });
+
+  it('decides echoes and re-deliveries of known messages without asking the store', async () => {
+    const broker = new MemoryBroker();
+    const store = new MemoryStore();
+    let reads = 0;
+    const getMessagesById = store.getMessagesById.bind(store);
+    store.getMessagesById = async (ids) => {
+      reads += ids.length;
+      return getMessagesById(ids);
+    };
+    const getMessage = store.getMessage.bind(store);
+    store.getMessage = async (id) => {
+      reads += 1;
+      return getMessage(id);
+    };
+    const alice = await joined(broker, 'Alice', 'lobby', { store });
+    const sent = await sendOk(alice.client, 'lobby', 'mine');
+    await until(() => alice.seen.get(sent.id)?.state === 'sent', 'sent');
+    await alice.client.idle();
+    expect(reads).toBe(0);
+  });
+
   it('republishes the outbox after a reconnect with the same id (OUT-2)', async () => {
     const broker = new MemoryBroker();
     const alice = await joined(broker, 'Alice', 'lobby', {});
