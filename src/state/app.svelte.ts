@@ -1,4 +1,3 @@
-import { ChatClient } from '../core/chat-client.ts';
 import { isLanguage, locale, type Language } from '../lib/i18n/index.svelte.ts';
 import { browserNotifier, type Notifier } from '../lib/notify.ts';
 import { generateDhKeyPair, type DhKeyPair } from '../protocol/dh.ts';
@@ -15,8 +14,20 @@ import {
   type JoinInput,
   type SavedJoin,
 } from './join-form.ts';
-import { ChatSession, type Saved } from './session.svelte.ts';
+import type { ChatSession, Saved } from './session.svelte.ts';
 import { SETTINGS } from './settings.ts';
+
+/**
+ * The chat client and session, chunks of their own: the join screen is painted without them. Loaded on
+ * the first join, or earlier by `preload`; the browser keeps a module once loaded.
+ */
+const loadChat = async () => {
+  const [{ ChatClient }, { ChatSession }] = await Promise.all([
+    import('../core/chat-client.ts'),
+    import('./session.svelte.ts'),
+  ]);
+  return { ChatClient, ChatSession };
+};
 
 /** What the page provides; main.ts passes the real ones, a test can pass twins. */
 export interface AppDeps {
@@ -184,7 +195,16 @@ export class AppState {
       store.putSetting(SETTINGS.login, input.login),
       store.putSetting(SETTINGS.prefix, input.prefix),
     ]).catch((error: unknown) => console.warn('mqchat: could not save settings', error));
-    const saved = await this.#saved(store).catch(() => undefined);
+    let chat: Awaited<ReturnType<typeof loadChat>>;
+    let saved: Saved | undefined;
+    try {
+      [chat, saved] = await Promise.all([loadChat(), this.#saved(store).catch(() => undefined)]);
+    } catch (error) {
+      // Offline, and the code is in no cache: stay on the join screen, where Join tries again.
+      console.error('mqchat: could not load the chat', error);
+      return;
+    }
+    const { ChatClient, ChatSession } = chat;
     const client = new ChatClient({
       transport: this.#deps.transport,
       url: input.url,
@@ -214,6 +234,11 @@ export class AppState {
     await session
       .openRooms(saved?.rooms ?? [], input.room, { create: [input.room] })
       .catch((error: unknown) => console.error('mqchat: join failed', error));
+  }
+
+  /** Starts loading the code that joining needs, so that a click on Join does not wait for it. */
+  async preload(): Promise<void> {
+    await loadChat();
   }
 
   /** Whether my identity can be written to a backup file (identities made before backups cannot). */
