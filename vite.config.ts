@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join, relative, resolve, sep } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { defineConfig, type Plugin, type ResolvedConfig } from 'vite';
 
@@ -126,10 +127,80 @@ const pwa = (): Plugin => {
   };
 };
 
+const require = createRequire(import.meta.url);
+
+/** Modules made up here for the browser build of MQTT.js (see mqttFromSource), by import name. */
+const MQTT_SHIMS: Record<string, string> = {
+  // Logging off: MQTT.js and mqtt-packet call debug(...) on every packet.
+  debug: 'module.exports = () => () => {};',
+  // Node's url.parse, the one function MQTT.js uses (lib/connect/index.js), over WHATWG URL.
+  url: `exports.parse = (text) => {
+  const url = new URL(text);
+  const auth = url.username === '' ? null : decodeURIComponent(url.username) + (url.password === '' ? '' : ':' + decodeURIComponent(url.password));
+  return { protocol: url.protocol, hostname: url.hostname, port: url.port === '' ? null : url.port, path: url.pathname + url.search, query: Object.fromEntries(url.searchParams), auth };
+};`,
+  empty: 'module.exports = {};',
+};
+const SHIM_PREFIX = '\0mqchat-shim:';
+/** MQTT.js connectors a page never uses: TCP, TLS and SOCKS (Node), WeChat and Alipay mini-programs. */
+const UNUSED_CONNECTORS = new Set(['./tcp', './tls', './socks', './wx', './ali']);
+
+/**
+ * Build only: MQTT.js from its Node build (mqtt/build, CommonJS) bundled with the app's own polyfills,
+ * instead of its browser bundle (mqtt/dist/mqtt.esm.js, 105 kB gzip). The browser bundle carries a second
+ * Buffer (the app has one: mqtt-transport.ts hands MQTT.js Buffers), full `process` and `url` polyfills,
+ * the `debug` logger and connectors for TCP, TLS, SOCKS, WeChat and Alipay; without them MQTT.js is
+ * about a third smaller. The dev server keeps the browser bundle.
+ *
+ * What stays: `buffer`, `events`, `process` and `readable-stream` from node_modules, the same packages
+ * the browser bundle polyfills with; `ws` resolves to its browser stub through its package.json.
+ */
+const mqttFromSource = (): Plugin => {
+  const nodeBuild = require.resolve('mqtt');
+  const mqttRoot = dirname(require.resolve('mqtt/package.json'));
+  const version = (JSON.parse(readFileSync(join(mqttRoot, 'package.json'), 'utf8')) as { version: string })
+    .version;
+  const inMqtt = (importer: string | undefined) => importer?.startsWith(mqttRoot + sep) ?? false;
+  return {
+    name: 'mqchat-mqtt-from-source',
+    apply: 'build',
+    enforce: 'pre',
+    config: () => ({
+      build: {
+        rolldownOptions: {
+          // Node globals that MQTT.js and its dependencies use without importing them.
+          transform: {
+            inject: { process: require.resolve('process/browser.js'), Buffer: ['buffer', 'Buffer'] },
+          },
+        },
+      },
+    }),
+    resolveId(source, importer) {
+      if (source === 'mqtt' && !inMqtt(importer)) return nodeBuild;
+      // For MQTT.js and mqtt-packet; the app's own code uses neither.
+      const fromPackage = importer?.includes(`${sep}node_modules${sep}`) ?? false;
+      if (fromPackage && (source === 'debug' || source === 'url')) return SHIM_PREFIX + source;
+      if (!inMqtt(importer)) return null;
+      if (UNUSED_CONNECTORS.has(source)) return SHIM_PREFIX + 'empty';
+      // lib/shared.js reads the version from package.json; not the whole file.
+      if (source === '../../package.json') return SHIM_PREFIX + 'version';
+      return null;
+    },
+    load(id) {
+      if (!id.startsWith(SHIM_PREFIX)) return null;
+      const name = id.slice(SHIM_PREFIX.length);
+      return name === 'version'
+        ? `module.exports = { version: ${JSON.stringify(version)} };`
+        : (MQTT_SHIMS[name] ?? null);
+    },
+  };
+};
+
 export default defineConfig({
   // Relative base: the build works from any sub-path (GitHub Pages serves from /<repo>/).
   base: './',
-  plugins: [svelte(), pwa()],
-  build: { target: 'es2022', sourcemap: true },
+  plugins: [mqttFromSource(), svelte(), pwa()],
+  // The manifest tells bench/page.ts which chunks the entry imports statically (dist/.vite/, not precached).
+  build: { target: 'es2022', sourcemap: true, manifest: true },
   server: { host: '127.0.0.1' },
 });
