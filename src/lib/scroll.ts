@@ -13,14 +13,20 @@ export const scrollToBottom = (el: HTMLElement): void => {
 };
 
 /**
- * Snapshot before a list changes, and the fix-up after: when content was added above the view
- * (older history), keep what the reader was looking at in place. Browsers' own scroll anchoring is
- * missing in Safari and fights manual scrolling, so the list sets `overflow-anchor: none`.
+ * Snapshot before a list changes, and the fix-up after: whatever is added or removed above the view
+ * (older history rendered, or the oldest rows dropped as new ones arrive below), the row at the top
+ * of the view stays where it was. Browsers' own scroll anchoring is missing in Safari and fights
+ * manual scrolling, so the list sets `overflow-anchor: none`.
  */
 export const keepPosition = (el: HTMLElement): (() => void) => {
   const height = el.scrollHeight;
   const top = el.scrollTop;
+  const edge = el.getBoundingClientRect().top;
+  const anchor = [...el.children].find((child) => child.getBoundingClientRect().bottom > edge);
+  const offset = anchor?.getBoundingClientRect().top;
   return () => {
-    el.scrollTop = top + (el.scrollHeight - height);
+    if (anchor?.isConnected && offset !== undefined)
+      el.scrollTop += anchor.getBoundingClientRect().top - offset;
+    else el.scrollTop = top + (el.scrollHeight - height);
   };
 };
