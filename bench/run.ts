@@ -15,6 +15,7 @@ import { cryptoGroup } from './crypto.ts';
 import { joinGroup } from './join.ts';
 import { latencyGroup } from './latency.ts';
 import { machineInfo, markdownTable, textTable, type Group, type GroupResult } from './lib.ts';
+import { pageGroup } from './page.ts';
 import { weightGroup } from './weight.ts';
 
 const GROUPS: Record<string, Group> = {
@@ -23,6 +24,7 @@ const GROUPS: Record<string, Group> = {
   weight: weightGroup,
   join: joinGroup,
   latency: latencyGroup,
+  page: pageGroup,
 };
 
 const REPORT = new URL('../docs/BENCHMARKS.md', import.meta.url);
