@@ -1,3 +1,4 @@
+import './microtask-tick.ts';
 import { Buffer } from 'buffer';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { backoffDelay } from '../core/backoff.ts';
