@@ -114,6 +114,9 @@ const TYPING_EVERY_MS = 3000;
  * transport and a store are passed in, so the same code runs in the browser, in Node and against the
  * in-memory twins.
  */
+/** Received messages stored and shown together at most; a burst of history comes in such batches. */
+const FLUSH_BATCH = 100;
+
 /**
  * What to store when `incoming` arrives for a message stored as `stored`: the new version, or
  * undefined when the stored one stays. Our own echo turns a pending message into a sent one; older
@@ -312,7 +315,11 @@ export class ChatClient {
     const pages = state.pages.windowPages().filter((page) => !state.pages.fetched.has(page));
     if (pages.length === 0) return;
     for (const page of pages) state.pages.fetched.add(page);
-    await this.transport.subscribe(this.#pageFilters(room, pages));
+    // The newest pages first, on their own: brokers interleave the retained messages of the filters
+    // of one SUBSCRIBE, and the newest message should not wait for a thousand older ones (HIST-6).
+    const newest = pages.slice(0, 2);
+    await this.transport.subscribe(this.#pageFilters(room, newest));
+    if (pages.length > newest.length) await this.transport.subscribe(this.#pageFilters(room, pages.slice(2)));
   }
 
   /** Leaves a room: says so to the others (rule PRES-1) and drops its subscriptions. */
@@ -414,23 +421,18 @@ export class ChatClient {
     });
     const stored = toStored(room, page, envelope, ts, 'pending');
     this.#remember(state, stored);
-    // Shown while IndexedDB writes it; published only once it is written (rule OUT-1).
-    const written = this.#store.putMessages([stored]);
-    this.#events.emit('messages', room, [stored]);
-    try {
-      await written;
-    } catch (error) {
-      // Not in the outbox, so not sent: take it off the timeline again, the caller keeps the text.
-      this.#events.emit('messages', room, [{ ...stored, state: 'sent', deleted: true, text: '' }]);
-      throw error;
-    }
+    // In the outbox before it is published (rule OUT-1); published before it is shown, so the
+    // rendering of my own copy does not hold up the publish (both take a few milliseconds).
+    await this.#store.putMessages([stored]);
+    this.#background(this.#publishStored(stored));
+    // The latest version: a reconnect's outbox flush may already have had it acknowledged.
+    this.#events.emit('messages', room, [this.#store.known(stored.id) ?? stored]);
     if (this.#classic.has(room)) {
       const classic = classicTopics(room).publish(this.name);
       this.#background(this.transport.publish(classic, classicPayload(text), { qos: 1, retain: false }));
     }
     if (opensPage) this.#background(this.#publishMarkers(room, page));
     if (page > 0) this.#background(this.#subscribeWindow(room, state));
-    this.#background(this.#publishStored(stored));
     return stored;
   }
 
@@ -898,10 +900,18 @@ export class ChatClient {
     const queued = this.#batch.get(message.id);
     if (queued !== undefined && version(queued) > version(message)) return;
     this.#batch.set(message.id, message);
+    // A browser runs a timer only when the stream of WebSocket events pauses; during a burst of
+    // history a full batch is flushed at once, so messages keep appearing while the rest pours in.
+    if (this.#batch.size >= FLUSH_BATCH) {
+      clearTimeout(this.#flushTimer);
+      this.#background(this.#flush());
+      return;
+    }
     this.#flushTimer ??= setTimeout(() => this.#background(this.#flush()), this.#options.flushMs ?? 0);
   }
 
   #flush(): Promise<void> {
+    clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     const batch = [...this.#batch.values()];
     this.#batch = new Map();
