@@ -90,4 +90,34 @@ describe('the message list in Chromium, against the bundled broker', () => {
     expect(reader.errors).toEqual([]);
     await reader.context.close();
   });
+
+  it("builds a message's actions only on hover or focus, and a keyboard user reaches them", async () => {
+    const reader = await openApp(env.browser, env.url);
+    const { page } = reader;
+    await joinRoom(reader, 'Reader', broker.urls.ws, 'e2e-scroll');
+    await until(async () => (await messageTexts(page)).length === 300, 'the newest 300 rendered', 30_000);
+    const toolbars = () => log(page).getByRole('group', { name: 'Message actions' }).count();
+    expect(await toolbars()).toBe(0);
+    const last = log(page).locator('article').last();
+    await last.hover();
+    await last.getByRole('group', { name: 'Message actions' }).waitFor();
+    expect(await toolbars()).toBe(1);
+    await page.mouse.move(0, 0);
+    await until(async () => (await toolbars()) === 0, 'toolbar gone with the pointer');
+    // Keyboard: Tab reaches the message, then its author's menu button, then its first action.
+    await last.focus();
+    const focused = async () => page.evaluate(() => document.activeElement?.getAttribute('aria-label'));
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBeNull();
+    await page.keyboard.press('Tab');
+    expect(await focused()).toBe('Like');
+    expect(await toolbars()).toBe(1);
+    // Back past the message to the one before it: the toolbar moves with the focus.
+    for (let i = 0; i < 3; i++) await page.keyboard.press('Shift+Tab');
+    await until(async () => (await last.getByRole('group').count()) === 0, 'toolbar gone with the focus');
+    expect(await log(page).locator('article').nth(-2).getByRole('group').count()).toBe(1);
+    expect(await toolbars()).toBe(1);
+    expect(reader.errors).toEqual([]);
+    await reader.context.close();
+  });
 });

@@ -62,6 +62,8 @@ describe.each(realBrokers)('Alice, Bob and Carol in Chromium through %s', (_name
 
     // Likes: once per user, live everywhere (REACT-1..3).
     for (const person of [bob, carol]) {
+      // Actions appear on hover or focus; once liked, the like also shows under the message.
+      await article(person.page, 'Who wants tea?').hover();
       await article(person.page, 'Who wants tea?').getByRole('button', { name: 'Like', exact: true }).click();
     }
     // Carol unlikes and likes again: still one like from her.
