@@ -412,12 +412,16 @@ function createWsServer(aedes, http, config, log) {
     // mqtt.js and browsers offer 'mqtt'; old clients offer 'mqttv3.1'. Picking one is required: a browser
     // that offered a subprotocol fails the handshake if the server answers with none.
     handleProtocols: (protocols) => pickSubprotocol(protocols),
+    // close() destroys every socket itself (createListeners tracks them); ws' own set would be a second one.
+    clientTracking: false,
     ...(config.wsPath === undefined ? {} : { path: config.wsPath }),
   });
-  wss.on('connection', (ws, req) => {
+  wss.on('connection', (ws) => {
     const stream = new WebSocketDuplex(ws, { maxPacketSize: config.maxPacketSize });
     stream.on('error', (error) => log('debug', `ws: ${error.message}`));
-    aedes.handle(stream, req);
+    // Without the upgrade request: aedes would keep it (headers and all, about 2 KB) as `client.req` for
+    // hooks that read it, and ours do not.
+    aedes.handle(stream);
   });
   wss.on('error', (error) => log('warn', `ws server: ${error.message}`));
   return wss;
