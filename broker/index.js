@@ -15,6 +15,7 @@ import { ConnectionsPerIp } from './limits.js';
 import { createPacketSizeGuard } from './packet-guard.js';
 import { createPersistence } from './retained.js';
 import { resolveRetention, retainedStore, sweepRetained } from './retention.js';
+import { createSlowSubscriberGuard, SLOW_SUBSCRIBER_DEFAULTS } from './slow-subscribers.js';
 import { WebSocketDuplex } from './ws-stream.js';
 
 /** @typedef {'debug' | 'info' | 'warn' | 'error'} LogLevel */
@@ -34,7 +35,12 @@ import { WebSocketDuplex } from './ws-stream.js';
  * @property {number} [maxPacketSize] largest MQTT packet a client may send, in bytes; default 262144
  * @property {number} [maxTopicLevels] most `/`-separated levels in a topic or filter; default 16, at most 100
  * @property {number} [connectTimeout] ms a new connection has to send CONNECT; default 10000
- * @property {number} [drainTimeout] ms a slow subscriber may block delivery before it is dropped; default 60000
+ * @property {number} [drainTimeout] ms a connection may go without draining its socket before it is dropped;
+ *   default 60000
+ * @property {number} [maxQueuedQos0Bytes] QoS 0 messages to a connection are dropped while more than this many
+ *   bytes wait to be sent to it; default 262144
+ * @property {number} [maxQueuedBytes] a QoS 1 message to a connection with more than this many bytes waiting
+ *   closes it; default 4194304
  * @property {number} [heartbeatInterval] ms between aedes $SYS heartbeats; default 60000
  * @property {Logger | 'quiet'} [logger] receives log lines; default: warnings and errors to stderr
  * @property {RetentionOptions | false} [retention] room history retention; default 30 days, false turns it off
@@ -62,6 +68,8 @@ import { WebSocketDuplex } from './ws-stream.js';
  * @property {{ mqtt: number, ws: number }} ports the ports actually bound
  * @property {import('aedes').Aedes} aedes
  * @property {() => Promise<SweepResult>} sweepRetained runs the retention sweep now (no-op if retention is off)
+ * @property {import('./slow-subscribers.js').SlowSubscriberStats} slowSubscribers QoS 0 deliveries dropped and
+ *   connections closed because they stopped reading
  * @property {() => Promise<void>} close resolves once listeners, connections and persistence are closed
  */
 
@@ -133,7 +141,8 @@ export async function startBroker(options = {}) {
   hooks.attach(aedes);
   watchAedes(aedes, log);
 
-  const listeners = createListeners(aedes, config, log);
+  const slow = createSlowSubscriberGuard(config, log);
+  const listeners = createListeners(aedes, config, log, slow.guard);
   /** @type {{ mqtt: number, ws: number }} */
   let ports;
   try {
@@ -171,6 +180,7 @@ export async function startBroker(options = {}) {
     ports,
     aedes,
     sweepRetained: sweeper ? sweeper.sweep : async () => ({ scanned: 0, deleted: 0 }),
+    slowSubscribers: slow.stats,
     close,
   };
 }
@@ -195,6 +205,8 @@ export function resolveOptions(options) {
     maxTopicLevels: options.maxTopicLevels ?? BROKER_DEFAULTS.maxTopicLevels,
     connectTimeout: options.connectTimeout ?? BROKER_DEFAULTS.connectTimeout,
     drainTimeout: options.drainTimeout,
+    maxQueuedQos0Bytes: options.maxQueuedQos0Bytes ?? SLOW_SUBSCRIBER_DEFAULTS.maxQueuedQos0Bytes,
+    maxQueuedBytes: options.maxQueuedBytes ?? SLOW_SUBSCRIBER_DEFAULTS.maxQueuedBytes,
     heartbeatInterval: options.heartbeatInterval,
     prefix: options.prefix ?? (options.retention || undefined)?.prefix ?? BROKER_DEFAULTS.prefix,
     auth: resolveAuth(options.auth),
@@ -213,6 +225,8 @@ export function resolveOptions(options) {
   assertInteger('maxTopicLevels', config.maxTopicLevels, 1, 100);
   assertInteger('connectTimeout', config.connectTimeout, 1, 2 ** 31 - 1);
   if (config.drainTimeout !== undefined) assertInteger('drainTimeout', config.drainTimeout, 0, 2 ** 31 - 1);
+  assertInteger('maxQueuedQos0Bytes', config.maxQueuedQos0Bytes, 0, 2 ** 31 - 1);
+  assertInteger('maxQueuedBytes', config.maxQueuedBytes, 0, 2 ** 31 - 1);
   if (config.heartbeatInterval !== undefined) {
     assertInteger('heartbeatInterval', config.heartbeatInterval, 1, 2 ** 31 - 1);
   }
@@ -320,8 +334,11 @@ function watchAedes(aedes, log) {
  * @param {import('aedes').Aedes} aedes
  * @param {ResolvedOptions} config
  * @param {Logger} log
+ * @param {(client: import('aedes').Client) => void} guard prepares every new aedes client
  */
-function createListeners(aedes, config, log) {
+function createListeners(aedes, config, log, guard) {
+  /** @param {import('node:stream').Duplex} conn */
+  const handle = (conn) => guard(aedes.handle(conn));
   /** @type {Set<import('node:net').Socket>} */
   const sockets = new Set();
   /** @param {import('node:net').Socket} socket */
@@ -338,14 +355,14 @@ function createListeners(aedes, config, log) {
     return false;
   };
   const tcp = createTcpServer((socket) => {
-    if (admit(socket)) handleTcp(aedes, socket, config, log);
+    if (admit(socket)) handleTcp(handle, socket, config, log);
   });
   tcp.on('connection', track);
   const http = createHttpServer(rejectPlainHttp);
   // Counted per TCP socket, so WebSocket upgrades and plain HTTP on the port count alike.
   http.on('connection', admit);
   http.on('connection', track);
-  const wss = createWsServer(aedes, http, config, log);
+  const wss = createWsServer(handle, http, config, log);
   return {
     /** Binds both ports; resolves with the ports actually bound. */
     listen: async () => {
@@ -365,14 +382,14 @@ function createListeners(aedes, config, log) {
 }
 
 /**
- * @param {import('aedes').Aedes} aedes
+ * @param {(conn: import('node:stream').Duplex) => void} handle hands a connection to aedes
  * @param {import('node:net').Socket} socket
  * @param {ResolvedOptions} config
  * @param {Logger} log
  */
-function handleTcp(aedes, socket, config, log) {
+function handleTcp(handle, socket, config, log) {
   socket.setNoDelay(true);
-  aedes.handle(socket);
+  handle(socket);
   guardSocket(socket, config.maxPacketSize, log);
 }
 
@@ -398,12 +415,12 @@ export function guardSocket(socket, maxPacketSize, log) {
 }
 
 /**
- * @param {import('aedes').Aedes} aedes
+ * @param {(conn: import('node:stream').Duplex) => void} handle hands a connection to aedes
  * @param {import('node:http').Server} http
  * @param {ResolvedOptions} config
  * @param {Logger} log
  */
-function createWsServer(aedes, http, config, log) {
+function createWsServer(handle, http, config, log) {
   const wss = new WebSocketServer({
     server: http,
     maxPayload: config.maxPacketSize + WS_FRAME_ALLOWANCE,
@@ -421,7 +438,7 @@ function createWsServer(aedes, http, config, log) {
     stream.on('error', (error) => log('debug', `ws: ${error.message}`));
     // Without the upgrade request: aedes would keep it (headers and all, about 2 KB) as `client.req` for
     // hooks that read it, and ours do not.
-    aedes.handle(stream);
+    handle(stream);
   });
   wss.on('error', (error) => log('warn', `ws server: ${error.message}`));
   return wss;

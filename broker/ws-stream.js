@@ -35,6 +35,9 @@ export class WebSocketDuplex extends Duplex {
   #ws;
   /** @type {Buffer[]} */
   #pending = [];
+  #pendingBytes = 0;
+  /** Bytes of the write whose callback is held: counted by writableLength and already queued below it. */
+  #heldBytes = 0;
   #flushScheduled = false;
   /** @type {((error?: Error | null) => void) | null} */
   #heldCallback = null;
@@ -71,6 +74,14 @@ export class WebSocketDuplex extends Duplex {
       return this.#fail(CLOSE_PROTOCOL_ERROR, new Error('malformed packet length'));
     // Read-side backpressure: stop reading the socket until aedes asks for more.
     if (!this.push(chunk)) this.#ws.pause();
+  }
+
+  /**
+   * Bytes written but not yet handed to the kernel: held by this stream, gathered for the next frame, or
+   * queued in ws (broker/slow-subscribers.js bounds it).
+   */
+  get queuedBytes() {
+    return this.writableLength - this.#heldBytes + this.#pendingBytes + this.#ws.bufferedAmount;
   }
 
   #onClose() {
@@ -120,13 +131,17 @@ export class WebSocketDuplex extends Duplex {
    * @param {(error?: Error | null) => void} callback
    */
   #enqueue(buffers, callback) {
+    let bytes = 0;
+    for (const buffer of buffers) bytes += buffer.length;
     this.#pending.push(...buffers);
+    this.#pendingBytes += bytes;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       process.nextTick(() => this.#flush());
     }
-    if (this.#ws.bufferedAmount < WS_HIGH_WATER_MARK) callback();
-    else this.#heldCallback = callback;
+    if (this.#ws.bufferedAmount < WS_HIGH_WATER_MARK) return callback();
+    this.#heldCallback = callback;
+    this.#heldBytes = bytes;
   }
 
   #flush() {
@@ -134,6 +149,7 @@ export class WebSocketDuplex extends Duplex {
     if (this.#pending.length === 0) return;
     const frame = this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending);
     this.#pending = [];
+    this.#pendingBytes = 0;
     if (!frame || this.#ws.readyState !== this.#ws.OPEN) return;
     this.#sendsInFlight += 1;
     this.#ws.send(frame, { binary: true }, (error) => this.#onSent(error));
@@ -149,6 +165,7 @@ export class WebSocketDuplex extends Duplex {
     const held = this.#heldCallback;
     if (held && (this.#sendsInFlight === 0 || this.#ws.bufferedAmount < WS_HIGH_WATER_MARK)) {
       this.#heldCallback = null;
+      this.#heldBytes = 0;
       held();
     }
   }
@@ -175,6 +192,7 @@ export class WebSocketDuplex extends Duplex {
     this.#close(CLOSE_NORMAL, '');
     const held = this.#heldCallback;
     this.#heldCallback = null;
+    this.#heldBytes = 0;
     held?.(error ?? new Error('connection closed'));
     callback(error);
   }
