@@ -85,6 +85,14 @@ export const FLAGS = [
     fallback: String(BROKER_DEFAULTS.connectTimeout),
   },
   {
+    flag: 'will-grace',
+    type: 'string',
+    arg: 'ms',
+    env: 'MQCHAT_BROKER_WILL_GRACE',
+    help: 'ms after start before wills left by the last run are published',
+    fallback: String(BROKER_DEFAULTS.willGrace),
+  },
+  {
     flag: 'retention-days',
     type: 'string',
     arg: 'days',
@@ -201,6 +209,7 @@ export function parseCli(argv, env) {
   assign(broker, 'maxPacketSize', int('max-packet-size'));
   assign(broker, 'maxTopicLevels', int('max-topic-levels'));
   assign(broker, 'connectTimeout', int('connect-timeout'));
+  assign(broker, 'willGrace', int('will-grace'));
 
   /** @type {import('./retention.js').RetentionOptions} */
   const retention = {};

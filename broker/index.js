@@ -16,6 +16,7 @@ import { createPacketSizeGuard } from './packet-guard.js';
 import { createPersistence } from './retained.js';
 import { resolveRetention, retainedStore, sweepRetained } from './retention.js';
 import { createSlowSubscriberGuard, SLOW_SUBSCRIBER_DEFAULTS } from './slow-subscribers.js';
+import { keepWillsOnShutdown, scheduleLeftoverWills } from './wills.js';
 import { WebSocketDuplex } from './ws-stream.js';
 
 /** @typedef {'debug' | 'info' | 'warn' | 'error'} LogLevel */
@@ -42,6 +43,8 @@ import { WebSocketDuplex } from './ws-stream.js';
  * @property {number} [maxQueuedBytes] a QoS 1 message to a connection with more than this many bytes waiting
  *   closes it; default 4194304
  * @property {number} [heartbeatInterval] ms between aedes $SYS heartbeats; default 60000
+ * @property {number} [willGrace] ms after start before the wills an earlier broker process stored are
+ *   published for clients that have not reconnected; default 30000 (clients' longest reconnect backoff)
  * @property {Logger | 'quiet'} [logger] receives log lines; default: warnings and errors to stderr
  * @property {RetentionOptions | false} [retention] room history retention; default 30 days, false turns it off
  * @property {string} [prefix] topic prefix of the deployment, for auth and retention; default 'mqchat'
@@ -68,6 +71,8 @@ import { WebSocketDuplex } from './ws-stream.js';
  * @property {{ mqtt: number, ws: number }} ports the ports actually bound
  * @property {import('aedes').Aedes} aedes
  * @property {() => Promise<SweepResult>} sweepRetained runs the retention sweep now (no-op if retention is off)
+ * @property {() => Promise<number>} publishLeftoverWills publishes now (instead of `willGrace` after start)
+ *   the wills an earlier broker process stored for clients that have not reconnected; resolves with how many
  * @property {import('./slow-subscribers.js').SlowSubscriberStats} slowSubscribers QoS 0 deliveries dropped and
  *   connections closed because they stopped reading
  * @property {() => Promise<void>} close resolves once listeners, connections and persistence are closed
@@ -89,6 +94,8 @@ export const BROKER_DEFAULTS = Object.freeze({
   authMaxConnectionsPerIp: 20,
   publishBurst: 100,
   publishMaxDelay: 5_000,
+  /** PROTOCOL.md CONN-2: a client retries at most 30 s apart, so a live one is back within that. */
+  willGrace: 30_000,
 });
 
 /**
@@ -153,6 +160,7 @@ export async function startBroker(options = {}) {
     await closePersistence(aedes);
     throw error;
   }
+  const wills = scheduleLeftoverWills(aedes, config.willGrace, log);
   const onSweep = auth ? (/** @type {string} */ topic) => auth.index.delete(topic) : undefined;
   const sweeper = retention ? await startSweeper(aedes, retention, log, onSweep) : undefined;
 
@@ -161,8 +169,10 @@ export async function startBroker(options = {}) {
   const close = () => {
     closing ??= (async () => {
       await sweeper?.stop();
+      await wills.stop();
       hooks.stop();
       const stopped = listeners.stop();
+      keepWillsOnShutdown(aedes);
       await closeAedes(aedes);
       // Connections that never sent CONNECT are not aedes clients, so aedes.close() leaves them open.
       listeners.destroySockets();
@@ -180,6 +190,7 @@ export async function startBroker(options = {}) {
     ports,
     aedes,
     sweepRetained: sweeper ? sweeper.sweep : async () => ({ scanned: 0, deleted: 0 }),
+    publishLeftoverWills: wills.run,
     slowSubscribers: slow.stats,
     close,
   };
@@ -208,6 +219,7 @@ export function resolveOptions(options) {
     maxQueuedQos0Bytes: options.maxQueuedQos0Bytes ?? SLOW_SUBSCRIBER_DEFAULTS.maxQueuedQos0Bytes,
     maxQueuedBytes: options.maxQueuedBytes ?? SLOW_SUBSCRIBER_DEFAULTS.maxQueuedBytes,
     heartbeatInterval: options.heartbeatInterval,
+    willGrace: options.willGrace ?? BROKER_DEFAULTS.willGrace,
     prefix: options.prefix ?? (options.retention || undefined)?.prefix ?? BROKER_DEFAULTS.prefix,
     auth: resolveAuth(options.auth),
     publishRate: options.publishRate ?? (options.auth ? BROKER_DEFAULTS.authPublishRate : 0),
@@ -225,6 +237,7 @@ export function resolveOptions(options) {
   assertInteger('maxTopicLevels', config.maxTopicLevels, 1, 100);
   assertInteger('connectTimeout', config.connectTimeout, 1, 2 ** 31 - 1);
   if (config.drainTimeout !== undefined) assertInteger('drainTimeout', config.drainTimeout, 0, 2 ** 31 - 1);
+  assertInteger('willGrace', config.willGrace, 0, 2 ** 31 - 1);
   assertInteger('maxQueuedQos0Bytes', config.maxQueuedQos0Bytes, 0, 2 ** 31 - 1);
   assertInteger('maxQueuedBytes', config.maxQueuedBytes, 0, 2 ** 31 - 1);
   if (config.heartbeatInterval !== undefined) {
