@@ -2,9 +2,11 @@
 // JavaScript on purpose: a TypeScript loader (tsx) would add its own thread and ~40 MB to the reading.
 //
 //   node --expose-gc bench/broker-child.js bundled|aedes
+//   node --expose-gc bench/broker-child.js bundled <dataDir> <port> <wsPort>   level persistence, fixed ports
 //
 // Reports { ready, mqtt, ws } (the ports) over IPC once listening; answers { gc: true } with
-// { gcDone: true } after a full collection, so idle memory is read without garbage in it.
+// { gcDone: true } after a full collection, so idle memory is read without garbage in it, and
+// { stats: true } with { stats: {...} }: the bundled broker's slow-subscriber counters (empty for aedes).
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { Aedes } from 'aedes';
@@ -29,20 +31,41 @@ const bareAedes = async () => {
   return { mqtt: await listen(tcp), ws: await listen(http) };
 };
 
-/** The bundled broker as `npm run broker -- --memory` runs it, minus the logging. */
-const bundled = async () => {
-  const broker = await startBroker({ port: 0, wsPort: 0, memory: true, logger: 'quiet' });
+/** @type {Record<string, number>} */
+let stats = {};
+
+/**
+ * The bundled broker as `npm run broker -- --memory` runs it, minus the logging; or, given a data
+ * directory and ports, as `npm run broker` runs it (level persistence), to be killed and restarted.
+ * @param {string[]} args
+ */
+const bundled = async ([dataDir, port, wsPort]) => {
+  const broker = await startBroker({
+    logger: 'quiet',
+    ...(dataDir === undefined
+      ? { port: 0, wsPort: 0, memory: true }
+      : { dataDir, port: Number(port), wsPort: Number(wsPort) }),
+  });
+  stats = broker.slowSubscribers;
   return broker.ports;
 };
 
 const kind = process.argv[2];
-const ports = kind === 'aedes' ? await bareAedes() : kind === 'bundled' ? await bundled() : undefined;
+const ports =
+  kind === 'aedes'
+    ? await bareAedes()
+    : kind === 'bundled'
+      ? await bundled(process.argv.slice(3))
+      : undefined;
 if (ports === undefined) throw new Error(`unknown broker kind ${kind}`);
 
 process.on('message', (message) => {
   if (typeof message === 'object' && message !== null && 'gc' in message) {
     /** @type {{ gc?: () => void }} */ (globalThis).gc?.();
     process.send?.({ gcDone: true });
+  }
+  if (typeof message === 'object' && message !== null && 'stats' in message) {
+    process.send?.({ stats: { ...stats } });
   }
 });
 // The bench owns this process: it ends when the bench goes away or signals.

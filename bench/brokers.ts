@@ -21,25 +21,46 @@ export interface BenchBroker {
   urls: { mqtt: string; ws: string };
   /** Full garbage collection in a Node broker before a memory reading; nothing for Mosquitto. */
   gc: () => Promise<void>;
+  /** The bundled broker's slow-subscriber counters (broker/slow-subscribers.js); empty for the others. */
+  stats: () => Promise<Record<string, number>>;
   close: () => Promise<void>;
+}
+
+/** A bundled broker on level persistence at fixed ports, which can be killed and started again. */
+export interface RestartableBroker extends BenchBroker {
+  /** SIGKILL: no will is published, nothing is closed cleanly (a crash). */
+  kill: () => Promise<void>;
 }
 
 const isReady = (message: unknown): message is { ready: true; mqtt: number; ws: number } =>
   typeof message === 'object' && message !== null && 'ready' in message;
 const isGcDone = (message: unknown): message is { gcDone: true } =>
   typeof message === 'object' && message !== null && 'gcDone' in message;
+const isStats = (message: unknown): message is { stats: Record<string, number> } =>
+  typeof message === 'object' && message !== null && 'stats' in message;
 
-const nodeBroker = async (kind: 'bundled' | 'aedes'): Promise<BenchBroker> => {
-  const child = spawnNode('./broker-child.js', [kind], ['--expose-gc']);
+const nodeBroker = async (kind: 'bundled' | 'aedes', args: string[] = []): Promise<RestartableBroker> => {
+  const child = spawnNode('./broker-child.js', [kind, ...args], ['--expose-gc']);
   const ports = await nextMessage(child, isReady);
   return {
     kind,
+    kill: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await exited;
+    },
     pid: child.pid!,
     urls: { mqtt: `mqtt://127.0.0.1:${ports.mqtt}`, ws: `ws://127.0.0.1:${ports.ws}` },
     gc: async () => {
       const done = nextMessage(child, isGcDone);
       child.send({ gc: true });
       await done;
+    },
+    stats: async () => {
+      const answer = nextMessage(child, isStats);
+      child.send({ stats: true });
+      return (await answer).stats;
     },
     close: () => stopChild(child),
   };
@@ -85,6 +106,7 @@ const mosquitto = async (): Promise<BenchBroker> => {
     pid: child.pid!,
     urls: { mqtt: `mqtt://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${wsPort}` },
     gc: async () => undefined,
+    stats: async () => ({}),
     close: async () => {
       await stopChild(child);
       await remove();
@@ -94,3 +116,10 @@ const mosquitto = async (): Promise<BenchBroker> => {
 
 export const startBenchBroker = (kind: BrokerKind): Promise<BenchBroker> =>
   kind === 'mosquitto' ? mosquitto() : nodeBroker(kind);
+
+/**
+ * The bundled broker with level persistence in `dataDir` on the given ports (0 = free ones), in its own
+ * process; start it again with the same directory and ports after `kill()` to restart it.
+ */
+export const startPersistentBroker = (dataDir: string, ports = { mqtt: 0, ws: 0 }) =>
+  nodeBroker('bundled', [dataDir, String(ports.mqtt), String(ports.ws)]);
