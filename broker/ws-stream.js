@@ -10,6 +10,14 @@
 import { Duplex } from 'node:stream';
 import { createPacketSizeGuard } from './packet-guard.js';
 
+/**
+ * A burst (retained history on subscribe, a busy room) arrives from aedes one packet per event-loop turn.
+ * A frame sent within this many milliseconds of the previous one waits this long for more packets, so a
+ * burst travels in a few large frames (a browser handles each frame as a task of its own); a packet after
+ * a quiet spell leaves at once.
+ */
+const COALESCE_MS = 1;
+
 /** Queued WebSocket bytes above which write callbacks are held, so aedes sees backpressure and waits. */
 const WS_HIGH_WATER_MARK = 256 * 1024;
 
@@ -39,6 +47,8 @@ export class WebSocketDuplex extends Duplex {
   /** Bytes of the write whose callback is held: counted by writableLength and already queued below it. */
   #heldBytes = 0;
   #flushScheduled = false;
+  /** When the last frame was sent (performance.now()). */
+  #lastFlush = -Infinity;
   /** @type {((error?: Error | null) => void) | null} */
   #heldCallback = null;
   #sendsInFlight = 0;
@@ -125,8 +135,9 @@ export class WebSocketDuplex extends Duplex {
   }
 
   /**
-   * Queues bytes for the frame sent at the end of this tick. The callback is released at once while the
-   * socket keeps up, so the next packet can be gathered; otherwise it is held until sends complete.
+   * Queues bytes for the next frame: sent at the end of this tick, or, in a burst, after COALESCE_MS. The
+   * callback is released at once while the socket keeps up, so the next packet can be gathered;
+   * otherwise it is held until sends complete.
    * @param {Buffer[]} buffers
    * @param {(error?: Error | null) => void} callback
    */
@@ -137,7 +148,8 @@ export class WebSocketDuplex extends Duplex {
     this.#pendingBytes += bytes;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      process.nextTick(() => this.#flush());
+      if (performance.now() - this.#lastFlush > COALESCE_MS) process.nextTick(() => this.#flush());
+      else setTimeout(() => this.#flush(), COALESCE_MS);
     }
     if (this.#ws.bufferedAmount < WS_HIGH_WATER_MARK) return callback();
     this.#heldCallback = callback;
@@ -147,6 +159,7 @@ export class WebSocketDuplex extends Duplex {
   #flush() {
     this.#flushScheduled = false;
     if (this.#pending.length === 0) return;
+    this.#lastFlush = performance.now();
     const frame = this.#pending.length === 1 ? this.#pending[0] : Buffer.concat(this.#pending);
     this.#pending = [];
     this.#pendingBytes = 0;
