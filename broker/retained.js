@@ -50,6 +50,9 @@ const msgpack = /** @type {{ decode: (buffer: Buffer) => StoredPacket }} */ (
  * @property {(pattern: string) => Readable} createRetainedStream
  * @property {(patterns: string[]) => Readable} createRetainedStreamCombi
  * @property {(packet: StoredPacket, cb?: (error: Error | null) => void) => Promise<void> | void} storeRetained
+ * @property {(packet: StoredPacket) => Promise<void>} writeRetained stores (or clears) a retained message;
+ *   storeRetained is this plus renumbering (see `renumber`)
+ * @property {{ id: string, counter: number } | undefined} broker the aedes instance, once set up
  * @property {RetainedLookupStats} [retainedLookups]
  */
 
@@ -69,22 +72,46 @@ export function createPersistence(db) {
   /** @type {(patterns: string[]) => AsyncIterable<StoredPacket> | Iterable<StoredPacket>} */
   let lookup;
   if (db) {
+    const levelStore = persistence.storeRetained.bind(persistence);
+    // Without a callback, aedes' callback persistence returns the async persistence's promise.
+    persistence.writeRetained = (packet) => /** @type {Promise<void>} */ (levelStore(packet));
     lookup = (patterns) => levelLookup(db, patterns, stats);
   } else {
     // Retained messages live in this tree only; the Map inside aedes-persistence stays empty.
     const tree = new TopicTree();
-    persistence.storeRetained = (packet, cb) => {
+    persistence.writeRetained = async (packet) => {
       if (packet.payload.length === 0) tree.delete(packet.topic);
       else tree.set(packet.topic, { ...packet });
-      if (cb) return void process.nextTick(cb, null);
-      return Promise.resolve();
     };
     lookup = (patterns) => tree.matchAll(patterns, stats);
   }
+  persistence.storeRetained = (packet, cb) => {
+    const stored = persistence.writeRetained(packet).then(() => renumber(persistence.broker, packet));
+    if (cb) return void stored.then(() => cb(null), cb);
+    return stored;
+  };
   persistence.createRetainedStream = (pattern) => Readable.from(lookup([pattern]));
   persistence.createRetainedStreamCombi = (patterns) => Readable.from(lookup(patterns));
   persistence.retainedLookups = stats;
   return persistence;
+}
+
+/**
+ * Gives a retained PUBLISH that has just been stored a new sequence number, right before aedes forwards it.
+ *
+ * aedes numbers a PUBLISH (`brokerCounter`) when it starts handling it, stores it if retained, and only then
+ * forwards it. Each client drops a forwarded PUBLISH whose number is not above the highest it has had from
+ * this broker (`dedupe`, meant for overlapping subscriptions). A store takes a while on level, so a message
+ * that overtakes it (another client's retained one stored sooner, or any message that is not retained)
+ * reaches a client first, and the stored one is then silently dropped for every subscriber that got both:
+ * in a reconnect storm, members' presence beats went missing that way. Numbered again after the store, a
+ * message is forwarded in number order. (Messages queued for offline persistent sessions are queued after
+ * this, so they carry the new number too.)
+ * @param {{ id: string, counter: number } | undefined} broker
+ * @param {StoredPacket} packet
+ */
+function renumber(broker, packet) {
+  if (broker && packet.brokerId === broker.id) packet.brokerCounter = ++broker.counter;
 }
 
 /**

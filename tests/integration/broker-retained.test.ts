@@ -186,3 +186,40 @@ describe.each<Kind>(['memory', 'level'])('retained lookups, %s persistence', (ki
     },
   );
 });
+
+describe('a retained message whose store is overtaken', () => {
+  it('still reaches live subscribers that got the later message first (aedes numbers before storing)', async () => {
+    const broker = await startBroker({ port: 0, wsPort: 0, memory: true, logger: 'quiet', retention: false });
+    const clients: MqttClient[] = [];
+    try {
+      // Hold the store of one retained message until the test lets it go, as a busy level database may.
+      const persistence = (broker.aedes as unknown as { persistence: Persistence }).persistence;
+      const write = persistence.writeRetained;
+      let release = () => {};
+      const held = new Promise<void>((resolve) => (release = resolve));
+      persistence.writeRetained = async (packet) => {
+        if (packet.topic === 'race/slow') await held;
+        return write(packet);
+      };
+      const subscriber = await connectClient(broker.urls.mqtt);
+      const [slow, fast] = [await connectClient(broker.urls.mqtt), await connectClient(broker.urls.mqtt)];
+      clients.push(subscriber, slow, fast);
+      const log = new MessageLog(subscriber);
+      await subscriber.subscribeAsync('race/#', { qos: 1 });
+      // PUBACK comes before the store, so this resolves while the store is held.
+      await slow.publishAsync('race/slow', 'stored late', { qos: 1, retain: true });
+      await fast.publishAsync('race/fast', 'not retained', { qos: 1 });
+      await log.waitForTopic('race/fast');
+      release();
+      expect((await log.waitForTopic('race/slow')).text).toBe('stored late');
+      expect(log.topics).toEqual(['race/fast', 'race/slow']);
+    } finally {
+      await closeClients(clients);
+      await broker.close();
+    }
+  });
+});
+
+interface Persistence {
+  writeRetained: (packet: { topic: string }) => Promise<void>;
+}
