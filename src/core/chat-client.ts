@@ -100,6 +100,11 @@ interface RoomState {
   headSeen: boolean;
   /** Called once when the head marker arrives, by a join waiting for it. */
   onHead: (() => void) | undefined;
+  /**
+   * True until the join's head wait is over: markers seen meanwhile only move the head, and the join
+   * subscribes one window at the end, instead of one window per marker of a burst (rule HIST-6).
+   */
+  joining: boolean;
 }
 
 const SYNC_WAIT_MS = 2000;
@@ -257,6 +262,7 @@ export class ChatClient {
       requested: new Map(),
       headSeen: false,
       onHead: undefined,
+      joining: true,
     };
     this.#rooms.set(room, state);
     const stored = await this.#store.getMessages(room, { limit: HISTORY_WINDOW });
@@ -273,6 +279,7 @@ export class ChatClient {
     ]);
     // The retained head marker normally follows the SUBACK at once; a room without one starts at 0.
     await this.#waitForHead(state);
+    state.joining = false;
     await this.#subscribeWindow(room, state);
     await this.#beat(room);
     return stored;
@@ -847,7 +854,8 @@ export class ChatClient {
         state.headSeen = true;
         state.onHead?.();
       }
-      if (state.pages.see(envelope.page)) this.#background(this.#subscribeWindow(parsed.room, state));
+      if (state.pages.see(envelope.page) && !state.joining)
+        this.#background(this.#subscribeWindow(parsed.room, state));
     } else if (parsed.kind === 'react' && envelope.t === 'react') {
       const ts = clampTimestamp(envelope.ts, now, FUTURE_SKEW_MS);
       if (this.reactions.apply(parsed.id, parsed.user, { ts, react: envelope.react })) {
