@@ -34,7 +34,9 @@ describe('the message list in Chromium, against the bundled broker', () => {
   let writer: ChatClient;
   beforeAll(async () => {
     broker = await bundledBroker();
-    writer = (await joinedReal(broker.urls.ws, 'Writer', 'e2e-scroll')).client;
+    // A clock that never repeats a millisecond: the list orders by (timestamp, id), send order here.
+    let clock = Date.now() - 60_000;
+    writer = (await joinedReal(broker.urls.ws, 'Writer', 'e2e-scroll', { now: () => ++clock })).client;
     // History before the reader joins: more than the list renders (300, filled up in steps).
     for (let i = 0; i < 400; i++) await writer.send('e2e-scroll', `history ${i}`);
     await writer.idle();
