@@ -49,13 +49,12 @@ export class RoomPresence {
     now: number,
   ): PresenceChange | undefined {
     const known = this.#members.get(user);
+    // An announcement older than the one held changes nothing: after a reconnect the retained replay
+    // can arrive after the fresh beat (and signatures are checked concurrently), rule PRES-4.
+    if (known !== undefined && known.seen > fields.ts) return;
     const fresh = fields.ts + fields.hb * 1000 * EXPIRY_BEATS > now;
     if (!fields.on || !fresh) {
-      if (
-        known === undefined ||
-        (fields.on === false && known.conn !== fields.conn && known.seen > fields.ts)
-      )
-        return;
+      if (known === undefined) return;
       this.#members.delete(user);
       return { kind: 'leave', user, name: known.name };
     }

@@ -23,6 +23,27 @@ describe('presence cost and expiry (PRES-2, PRES-4)', () => {
     expect(room.expire(60_000 * EXPIRY_BEATS)).toEqual([{ kind: 'leave', user: 'u1', name: 'A' }]);
   });
 
+  it('keeps the newest beat when an older one arrives after it, e.g. the retained replay after a reconnect', () => {
+    const room = new RoomPresence();
+    const now = 1_000_000;
+    room.announce('u1', { name: 'A', conn: 'c1', hb: 60, on: true, ts: now }, now);
+    expect(
+      room.announce('u1', { name: 'A', conn: 'c1', hb: 60, on: true, ts: now - 50_000 }, now),
+    ).toBeUndefined();
+    expect(room.members()[0]?.seen).toBe(now);
+    // Nor does an older "off" from the same connection take the member away.
+    expect(
+      room.announce('u1', { name: 'A', conn: 'c1', hb: 60, on: false, ts: now - 1 }, now),
+    ).toBeUndefined();
+    expect(room.size).toBe(1);
+    // A newer one still does.
+    expect(room.announce('u1', { name: 'A', conn: 'c1', hb: 60, on: false, ts: now + 1 }, now)).toEqual({
+      kind: 'leave',
+      user: 'u1',
+      name: 'A',
+    });
+  });
+
   it('ignores a stale announcement that arrives already expired', () => {
     const room = new RoomPresence();
     expect(
