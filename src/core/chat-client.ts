@@ -113,12 +113,6 @@ const SYNC_RETRY_MS = 30_000;
 const TYPING_SHOW_MS = 6000;
 const TYPING_EVERY_MS = 3000;
 
-/**
- * The chat client: joins rooms, sends and receives signed messages, reactions and presence, keeps
- * the store in step, and reports everything as typed events. No DOM, no Svelte, no MQTT library: a
- * transport and a store are passed in, so the same code runs in the browser, in Node and against the
- * in-memory twins.
- */
 /** Received messages stored and shown together at most; a burst of history comes in such batches. */
 const FLUSH_BATCH = 100;
 
@@ -134,6 +128,12 @@ const winner = (stored: StoredMessage, incoming: StoredMessage): StoredMessage |
   return { ...incoming, ...keep, sortTs: stored.sortTs };
 };
 
+/**
+ * The chat client: joins rooms, sends and receives signed messages, reactions and presence, keeps
+ * the store in step, and reports everything as typed events. No DOM, no Svelte, no MQTT library: a
+ * transport and a store are passed in, so the same code runs in the browser, in Node and against the
+ * in-memory twins.
+ */
 export class ChatClient {
   readonly identity: Identity;
   readonly topics: Topics;
@@ -910,11 +910,7 @@ export class ChatClient {
     this.#batch.set(message.id, message);
     // A browser runs a timer only when the stream of WebSocket events pauses; during a burst of
     // history a full batch is flushed at once, so messages keep appearing while the rest pours in.
-    if (this.#batch.size >= FLUSH_BATCH) {
-      clearTimeout(this.#flushTimer);
-      this.#background(this.#flush());
-      return;
-    }
+    if (this.#batch.size >= FLUSH_BATCH) return this.#background(this.#flush());
     this.#flushTimer ??= setTimeout(() => this.#background(this.#flush()), this.#options.flushMs ?? 0);
   }
 
