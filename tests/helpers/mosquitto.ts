@@ -58,37 +58,43 @@ export const startMosquitto = async (options: { users?: Record<string, string> }
       ]);
     }
   }
-  const [port, wsPort] = [await freePort(), await freePort()];
-  const config = join(dir, 'mosquitto.conf');
-  await writeFile(
-    config,
-    [
-      ...(options.users === undefined
-        ? ['allow_anonymous true']
-        : ['allow_anonymous false', `password_file ${passwords}`]),
-      'persistence false',
-      `listener ${port} 127.0.0.1`,
-      `listener ${wsPort} 127.0.0.1`,
-      'protocol websockets',
-      '',
-    ].join('\n'),
-  );
-  const child = spawn('/usr/sbin/mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  try {
-    await Promise.all([waitForPort(port), waitForPort(wsPort)]);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw new Error(`${(error as Error).message}\n${stderr}`, { cause: error });
-  }
-  return {
-    urls: { mqtt: `mqtt://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${wsPort}` },
-    close: async () => {
-      child.kill('SIGTERM');
+  // A free port can be taken by a parallel test between freePort() and Mosquitto's bind: then pick
+  // other ports. Any other failure is reported at once.
+  for (let attempt = 1; ; attempt++) {
+    const [port, wsPort] = [await freePort(), await freePort()];
+    const config = join(dir, 'mosquitto.conf');
+    await writeFile(
+      config,
+      [
+        ...(options.users === undefined
+          ? ['allow_anonymous true']
+          : ['allow_anonymous false', `password_file ${passwords}`]),
+        'persistence false',
+        `listener ${port} 127.0.0.1`,
+        `listener ${wsPort} 127.0.0.1`,
+        'protocol websockets',
+        '',
+      ].join('\n'),
+    );
+    const child = spawn('/usr/sbin/mosquitto', ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    try {
+      await Promise.all([waitForPort(port), waitForPort(wsPort)]);
+    } catch (error) {
+      child.kill('SIGKILL');
       await exited;
-      await remove();
-    },
-  };
+      if (attempt < 3 && /Unable to create|Address already in use/.test(stderr)) continue;
+      throw new Error(`${(error as Error).message}\n${stderr}`, { cause: error });
+    }
+    return {
+      urls: { mqtt: `mqtt://127.0.0.1:${port}`, ws: `ws://127.0.0.1:${wsPort}` },
+      close: async () => {
+        child.kill('SIGTERM');
+        await exited;
+        await remove();
+      },
+    };
+  }
 };
