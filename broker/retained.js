@@ -86,14 +86,54 @@ export function createPersistence(db) {
     lookup = (patterns) => tree.matchAll(patterns, stats);
   }
   persistence.storeRetained = (packet, cb) => {
-    const stored = persistence.writeRetained(packet).then(() => renumber(persistence.broker, packet));
+    const copy = packet.payload.length === 0 ? packet : { ...packet, storedAt: nextStamp() };
+    const stored = persistence.writeRetained(copy).then(() => renumber(persistence.broker, packet));
     if (cb) return void stored.then(() => cb(null), cb);
     return stored;
   };
-  persistence.createRetainedStream = (pattern) => Readable.from(lookup([pattern]));
-  persistence.createRetainedStreamCombi = (patterns) => Readable.from(lookup(patterns));
+  persistence.createRetainedStream = (pattern) => Readable.from(newestFirst(lookup([pattern])));
+  persistence.createRetainedStreamCombi = (patterns) => Readable.from(newestFirst(lookup(patterns)));
   persistence.retainedLookups = stats;
   return persistence;
+}
+
+/** Up to this many retained messages of one SUBSCRIBE are sorted newest first; more go out as found. */
+export const NEWEST_FIRST_MAX = 5_000;
+
+let lastStamp = 0;
+/**
+ * When a retained message was stored, in microseconds since the epoch, strictly increasing in this process
+ * (and across restarts as far as the clock is). Kept with the message (`storedAt`) in both persistences.
+ */
+const nextStamp = () => (lastStamp = Math.max(Date.now() * 1000, lastStamp + 1));
+
+/**
+ * The retained messages of one SUBSCRIBE, the most recently stored first (messages stored before stamps
+ * existed last). MQTT leaves the order open; this one lets a client joining a chat room paint its newest
+ * messages while older ones are still on the way, instead of after the whole page (a page's topics are
+ * random ids, so the natural orders, by topic or by insertion, put the newest anywhere or last). A lookup
+ * of more than NEWEST_FIRST_MAX (a wildcard over everything) is not held in memory to sort: it goes out in
+ * the order found.
+ * @param {Iterable<StoredPacket> | AsyncIterable<StoredPacket>} found
+ * @returns {AsyncGenerator<StoredPacket>}
+ */
+export async function* newestFirst(found) {
+  /** @type {StoredPacket[] | undefined} */
+  let held = [];
+  for await (const packet of found) {
+    if (held === undefined) {
+      yield packet;
+      continue;
+    }
+    held.push(packet);
+    if (held.length > NEWEST_FIRST_MAX) {
+      yield* held;
+      held = undefined;
+    }
+  }
+  if (held === undefined) return;
+  const stamp = (/** @type {StoredPacket} */ packet) => Number(packet.storedAt ?? 0);
+  yield* held.sort((a, b) => stamp(b) - stamp(a));
 }
 
 /**

@@ -181,11 +181,11 @@ describe('retained messages', () => {
     const watcher = await client();
     const watched = new MessageLog(watcher);
     await watcher.subscribeAsync('retain/clear/+');
+    // The sentinel is stored first, so it is the last retained message replayed to a new subscription
+    // (the broker replays the most recently stored first).
+    await publisher.publishAsync('retain/clear/zz-sentinel', 'stays', { retain: true, qos: 1 });
     for (const name of ['a', 'b', 'c'])
       await publisher.publishAsync(`retain/clear/${name}`, name, { retain: true, qos: 1 });
-    // The sentinel is published last and sorts last, so in both the memory store (insertion order) and
-    // level (key order) it is the last retained message replayed to a new subscription.
-    await publisher.publishAsync('retain/clear/zz-sentinel', 'stays', { retain: true, qos: 1 });
     for (const name of ['a', 'b'])
       await publisher.publishAsync(`retain/clear/${name}`, '', { retain: true, qos: 1 });
 

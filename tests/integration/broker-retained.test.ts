@@ -2,9 +2,9 @@
 // replays, and that finding it costs about what it returns, however much other rooms hold (HIST-6).
 //
 // Publishes use QoS 2: aedes sends PUBACK before it stores a QoS 1 message, but PUBREC only after, so
-// a QoS 2 publish that resolved is in persistence. Absence is never checked by sleeping: a retained stream replays one filter's matches in order (tree
-// insertion order in memory, key order on level), so each test publishes a sentinel topic last that sorts
-// last too; once it arrives, nothing before it can still come.
+// a QoS 2 publish that resolved is in persistence. Absence is never checked by sleeping: a SUBSCRIBE replays
+// its retained messages the most recently stored first, so the sentinel topic is stored first of all and
+// comes last; once it arrives, nothing before it can still come.
 
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,7 @@ describe.each<Kind>(['memory', 'level'])('retained lookups, %s persistence', (ki
     broker = await start();
     const publisher = await connectClient(broker.urls.mqtt);
     const retained = [
+      'zz/sentinel',
       `$private/${ROOM}`,
       ROOM,
       `${ROOM}/head`,
@@ -48,7 +49,6 @@ describe.each<Kind>(['memory', 'level'])('retained lookups, %s persistence', (ki
       `${ROOM}/msg/13/${id(4)}`,
       `${ROOM}/react/12/${id(1)}/alice`,
       'mqchat/v1/room/lobby-2/msg/12/x',
-      'zz/sentinel',
     ];
     for (const topic of retained) await publisher.publishAsync(topic, topic, { qos: 2, retain: true });
     await closeClients([publisher]);
@@ -166,6 +166,20 @@ describe.each<Kind>(['memory', 'level'])('retained lookups, %s persistence', (ki
     expect(await listRetainedTopics(broker.aedes, '+/v1/room/lobby/head')).toEqual([`${ROOM}/head`]);
   });
 
+  it('replays the most recently stored first, whatever the topics, so a joining client sees the newest messages first', async () => {
+    const publisher = await connectClient(broker.urls.mqtt);
+    clients.push(publisher);
+    // Ids that sort the other way round from the order they are stored in (key order on level).
+    const topics = [9, 8, 7, 6, 5].map((n) => `mqchat/v1/room/ordered/msg/15/${id(n)}`);
+    for (const topic of topics) await publisher.publishAsync(topic, topic, { qos: 2, retain: true });
+    // An edit stores the oldest again: it becomes the newest.
+    await publisher.publishAsync(topics[0]!, 'edited', { qos: 2, retain: true });
+    const { client, log } = await subscriber();
+    await client.subscribeAsync('mqchat/v1/room/ordered/msg/15/+', { qos: 1 });
+    await log.waitForCount(5);
+    expect(log.topics).toEqual([topics[0], ...topics.slice(1).reverse()]);
+  });
+
   it(
     kind === 'level'
       ? 'keeps retained messages across a restart'
@@ -183,6 +197,8 @@ describe.each<Kind>(['memory', 'level'])('retained lookups, %s persistence', (ki
       const { client, log } = await subscriber();
       await client.subscribeAsync(`${ROOM}/msg/12/+`, { qos: 1 });
       await log.waitForCount(2);
+      // The order of storing survives the restart too.
+      expect(log.topics).toEqual([`${ROOM}/msg/12/${id(2)}`, `${ROOM}/msg/12/${id(1)}`]);
     },
   );
 });
