@@ -105,6 +105,8 @@ interface RoomState {
    * subscribes one window at the end, instead of one window per marker of a burst (rule HIST-6).
    */
   joining: boolean;
+  /** Messages of this room received so far, to tell when a burst of history is over. */
+  arrivals: number;
 }
 
 const SYNC_WAIT_MS = 2000;
@@ -115,6 +117,12 @@ const TYPING_EVERY_MS = 3000;
 
 /** Received messages stored and shown together at most; a burst of history comes in such batches. */
 const FLUSH_BATCH = 100;
+/** The first batch after a join is smaller: about a screenful, shown as soon as it is there. */
+const FIRST_BATCH = 40;
+/** A join's older pages are subscribed once the newest pages' messages pause this long (HIST-6)... */
+const BURST_QUIET_MS = 25;
+/** ...or after this long, whatever happens. */
+const BURST_MAX_MS = 500;
 
 /**
  * What to store when `incoming` arrives for a message stored as `stored`: the new version, or
@@ -160,6 +168,8 @@ export class ChatClient {
   /** The store, with the latest version of every message seen this session in memory. */
   readonly #store: MessageCache;
   #batch = new Map<string, StoredMessage>();
+  /** A room was just joined: its newest messages come in a small batch of their own. */
+  #firstBatch = false;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   /** Flushes run one after another, so each one's version checks see the previous one's result. */
   #flushing: Promise<void> = Promise.resolve();
@@ -254,7 +264,7 @@ export class ChatClient {
       typing: new Map(),
       beat: undefined,
       lastTyping: 0,
-      nextSeq: ((await this.#store.getSetting<number>(`seq:${room}`)) ?? 0) + 1,
+      nextSeq: 1,
       seqs: new SeqTracker(),
       bySeq: new Map(),
       delivered: new Map(),
@@ -263,12 +273,31 @@ export class ChatClient {
       headSeen: false,
       onHead: undefined,
       joining: true,
+      arrivals: 0,
     };
     this.#rooms.set(room, state);
-    const stored = await this.#store.getMessages(room, { limit: HISTORY_WINDOW });
-    for (const message of stored) this.#remember(state, message);
-    state.oldest = stored[0];
-    if (stored.length > 0) this.#events.emit('messages', room, stored);
+    this.#firstBatch = true;
+    // The broker is asked while the store is read: on a first visit, opening IndexedDB takes a while.
+    const fetched = this.#fetch(room, state);
+    // Awaited below; until then a failure must not count as unhandled.
+    fetched.catch(() => undefined);
+    const [seq, stored] = await Promise.all([
+      this.#store.getSetting<number>(`seq:${room}`),
+      this.#store.getMessages(room, { limit: HISTORY_WINDOW }),
+    ]);
+    state.nextSeq = Math.max(state.nextSeq, (seq ?? 0) + 1);
+    // Messages the broker delivered meanwhile are already on their way, in their newest version.
+    const fresh = stored.filter((message) => !state.known.has(message.id));
+    for (const message of fresh) this.#remember(state, message);
+    if (fresh[0] !== undefined && (!state.oldest || byTimeline(fresh[0], state.oldest) < 0))
+      state.oldest = fresh[0];
+    if (fresh.length > 0) this.#events.emit('messages', room, fresh);
+    await fetched;
+    return stored;
+  }
+
+  /** The join's subscriptions: markers and presence, then the history window (rule HIST-6). */
+  async #fetch(room: string, state: RoomState): Promise<void> {
     const t = this.topics;
     await this.transport.subscribe([
       t.head(room),
@@ -280,9 +309,7 @@ export class ChatClient {
     // The retained head marker normally follows the SUBACK at once; a room without one starts at 0.
     await this.#waitForHead(state);
     state.joining = false;
-    await this.#subscribeWindow(room, state);
-    await this.#beat(room);
-    return stored;
+    await Promise.all([this.#subscribeWindow(room, state), this.#beat(room)]);
   }
 
   #remember(state: RoomState, message: StoredMessage): void {
@@ -322,11 +349,33 @@ export class ChatClient {
     const pages = state.pages.windowPages().filter((page) => !state.pages.fetched.has(page));
     if (pages.length === 0) return;
     for (const page of pages) state.pages.fetched.add(page);
-    // The newest pages first, on their own: brokers interleave the retained messages of the filters
-    // of one SUBSCRIBE, and the newest message should not wait for a thousand older ones (HIST-6).
+    // The newest pages first, on their own, and the older ones once their burst is over: brokers
+    // interleave the retained messages of concurrent subscriptions, and the newest message should not
+    // wait for six hundred older ones (HIST-6).
     const newest = pages.slice(0, 2);
+    const before = state.arrivals;
     await this.transport.subscribe(this.#pageFilters(room, newest));
-    if (pages.length > newest.length) await this.transport.subscribe(this.#pageFilters(room, pages.slice(2)));
+    if (pages.length === newest.length) return;
+    await this.#burstOver(state, before);
+    await this.transport.subscribe(this.#pageFilters(room, pages.slice(2)));
+  }
+
+  /**
+   * Resolves when the room's messages stop pouring in: none arrived for BURST_QUIET_MS since more
+   * than `before` had, or after BURST_MAX_MS whatever happens (an empty page sends nothing).
+   */
+  #burstOver(state: RoomState, before: number): Promise<void> {
+    return new Promise((resolve) => {
+      let seen = before;
+      let waited = 0;
+      const check = () => {
+        waited += BURST_QUIET_MS;
+        if ((state.arrivals > before && state.arrivals === seen) || waited >= BURST_MAX_MS) return resolve();
+        seen = state.arrivals;
+        setTimeout(check, BURST_QUIET_MS);
+      };
+      setTimeout(check, BURST_QUIET_MS);
+    });
   }
 
   /** Leaves a room: says so to the others (rule PRES-1) and drops its subscriptions. */
@@ -789,7 +838,10 @@ export class ChatClient {
     }
     const state = this.#rooms.get(parsed.room);
     if (state === undefined) return;
-    if (parsed.kind === 'message') state.delivered.set(parsed.id, this.#now());
+    if (parsed.kind === 'message') {
+      state.delivered.set(parsed.id, this.#now());
+      state.arrivals += 1;
+    }
     if (parsed.kind === 'message' && state.known.get(parsed.id)?.sig === envelope.sig) {
       state.pages.add(parsed.page, parsed.id);
       return;
@@ -910,7 +962,10 @@ export class ChatClient {
     this.#batch.set(message.id, message);
     // A browser runs a timer only when the stream of WebSocket events pauses; during a burst of
     // history a full batch is flushed at once, so messages keep appearing while the rest pours in.
-    if (this.#batch.size >= FLUSH_BATCH) return this.#background(this.#flush());
+    if (this.#batch.size >= (this.#firstBatch ? FIRST_BATCH : FLUSH_BATCH)) {
+      this.#firstBatch = false;
+      return this.#background(this.#flush());
+    }
     this.#flushTimer ??= setTimeout(() => this.#background(this.#flush()), this.#options.flushMs ?? 0);
   }
 

@@ -8,6 +8,7 @@ import { PAGE_SIZE } from '../../src/protocol/history.ts';
 import { generateIdentity } from '../../src/protocol/keys.ts';
 import { makeMessage, makeReaction } from '../../src/protocol/messages.ts';
 import { MemoryBroker, memoryTransportFactory } from '../../src/transport/memory-transport.ts';
+import type { IncomingMessage, TransportFactory } from '../../src/transport/transport.ts';
 import { makeClient, timeline, until } from '../helpers/fixtures.ts';
 
 const joined = async (broker: MemoryBroker, name: string, room = 'lobby', extra = {}) => {
@@ -65,6 +66,47 @@ describe('ChatClient over the memory transport', () => {
     expect(pages).toEqual(new Set(['0', '1']));
     const bob = await joined(broker, 'Bob');
     await until(() => bob.seen.size === PAGE_SIZE + 20, 'history', 10_000);
+  });
+
+  it('subscribes the older pages of the window once the newest page has arrived (HIST-6)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    for (let i = 0; i < PAGE_SIZE + 5; i++) await sendOk(alice.client, 'lobby', `m${i}`);
+    // Pages 0 (full) and 1, the head, with 5 messages. Bob's transport hands messages over one at a
+    // time, a few ms apart, as a broker streams them, and notes what had arrived at each SUBSCRIBE.
+    const subscribes: { filters: string[]; received: number }[] = [];
+    let received = 0;
+    const transport: TransportFactory = (options) => {
+      const inner = memoryTransportFactory(broker)(options);
+      const subscribe = inner.subscribe.bind(inner);
+      inner.subscribe = (filters) => {
+        subscribes.push({ filters, received });
+        return subscribe(filters);
+      };
+      const on = inner.on.bind(inner) as (event: string, handler: (...args: never[]) => void) => () => void;
+      let stream = Promise.resolve();
+      inner.on = ((event: string, handler: (message: IncomingMessage) => void) =>
+        event !== 'message'
+          ? on(event, handler)
+          : on('message', (message: IncomingMessage) => {
+              stream = stream
+                .then(() => new Promise((resolve) => setTimeout(resolve, 2)))
+                .then(() => {
+                  if (message.topic.includes('/msg/')) received += 1;
+                  handler(message);
+                });
+            })) as typeof inner.on;
+      return inner;
+    };
+    const bob = await joined(broker, 'Bob', 'lobby', { transport });
+    await until(() => bob.seen.size === PAGE_SIZE + 5, 'history', 10_000);
+    const pageOf = (filter: string) => filter.match(/\/msg\/(\d+)\//)?.[1];
+    const windows = subscribes.filter(({ filters }) => filters.some((f) => pageOf(f) !== undefined));
+    expect(windows.map(({ filters }) => filters.flatMap((f) => pageOf(f) ?? []))).toEqual([
+      ['2', '1'],
+      ['0'],
+    ]);
+    expect(windows.map(({ received }) => received)).toEqual([0, 5]);
   });
 
   it('ignores a forged message claiming another sender (SIG-3)', async () => {
