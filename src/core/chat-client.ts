@@ -477,9 +477,13 @@ export class ChatClient {
     });
     const stored = toStored(room, page, envelope, ts, 'pending');
     this.#remember(state, stored);
-    // In the outbox before it is published (rule OUT-1); published before it is shown, so the
-    // rendering of my own copy does not hold up the publish (both take a few milliseconds).
-    await this.#store.putMessages([stored]);
+    // In the outbox before it is published (rule OUT-1): the write is issued first. Online, the publish
+    // does not wait the ~10 ms IndexedDB takes to commit it (a tab closed meanwhile has already handed
+    // the message to the broker); offline, the outbox is the only copy until the next connection.
+    // Published before it is shown, so rendering my own copy does not hold up the publish either.
+    const written = this.#store.putMessages([stored]);
+    if (this.transport.status === 'online') this.#background(written);
+    else await written;
     this.#background(this.#publishStored(stored));
     // The latest version: a reconnect's outbox flush may already have had it acknowledged.
     this.#events.emit('messages', room, [this.#store.known(stored.id) ?? stored]);

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { dmRoom, type ChatClient } from '../../src/core/chat-client.ts';
 import { generateDhKeyPair } from '../../src/protocol/dh.ts';
 import { MemoryStore } from '../../src/storage/memory-store.ts';
+import type { StoredMessage } from '../../src/storage/store.ts';
 import type { Member, PresenceChange } from '../../src/core/presence.ts';
 import { encodeEnvelope } from '../../src/protocol/envelope.ts';
 import { PAGE_SIZE } from '../../src/protocol/history.ts';
@@ -47,6 +48,38 @@ describe('ChatClient over the memory transport', () => {
     await alice.client.idle();
     expect(states).toEqual(['pending', 'sent']);
     expect(alice.seen.size).toBe(1);
+  });
+
+  it('publishes without waiting for the outbox write to commit while online, and waits for it offline (OUT-1)', async () => {
+    const broker = new MemoryBroker();
+    // A store whose message writes commit only when the test says so.
+    class SlowStore extends MemoryStore {
+      held: (() => void)[] = [];
+      override async putMessages(messages: StoredMessage[]): Promise<void> {
+        await new Promise<void>((resolve) => this.held.push(resolve));
+        return super.putMessages(messages);
+      }
+    }
+    const store = new SlowStore();
+    const alice = await joined(broker, 'Alice', 'lobby', { store });
+    const published = () => [...broker.retained.keys()].filter((topic) => topic.includes('/msg/')).length;
+    const sent = alice.client.send('lobby', 'online');
+    await until(() => published() === 1, 'published while the write is held');
+    // The pending copy's write, and the acknowledged copy's after it.
+    expect(store.held.length).toBeGreaterThanOrEqual(1);
+    expect(typeof (await sent)).toBe('object');
+    await until(() => store.held.length === 2, 'the acknowledged copy written');
+    store.held.splice(0).forEach((commit) => commit());
+
+    broker.stop();
+    await until(() => alice.client.transport.status !== 'online', 'offline');
+    let done = false;
+    const offline = alice.client.send('lobby', 'offline').then(() => (done = true));
+    await until(() => store.held.length === 1, 'the offline write issued');
+    expect(done).toBe(false);
+    store.held.splice(0).forEach((commit) => commit());
+    await offline;
+    expect(await store.getPending()).toHaveLength(1);
   });
 
   it('does not send empty or whitespace-only text', async () => {
