@@ -91,8 +91,8 @@ export function createPersistence(db) {
     if (cb) return void stored.then(() => cb(null), cb);
     return stored;
   };
-  persistence.createRetainedStream = (pattern) => Readable.from(newestFirst(lookup([pattern])));
-  persistence.createRetainedStreamCombi = (patterns) => Readable.from(newestFirst(lookup(patterns)));
+  persistence.createRetainedStream = (pattern) => Readable.from(newestFirst(lookup, [pattern]));
+  persistence.createRetainedStreamCombi = (patterns) => Readable.from(newestFirst(lookup, patterns));
   persistence.retainedLookups = stats;
   return persistence;
 }
@@ -108,32 +108,34 @@ let lastStamp = 0;
 const nextStamp = () => (lastStamp = Math.max(Date.now() * 1000, lastStamp + 1));
 
 /**
- * The retained messages of one SUBSCRIBE, the most recently stored first (messages stored before stamps
- * existed last). MQTT leaves the order open; this one lets a client joining a chat room paint its newest
- * messages while older ones are still on the way, instead of after the whole page (a page's topics are
- * random ids, so the natural orders, by topic or by insertion, put the newest anywhere or last). A lookup
- * of more than NEWEST_FIRST_MAX (a wildcard over everything) is not held in memory to sort: it goes out in
- * the order found.
- * @param {Iterable<StoredPacket> | AsyncIterable<StoredPacket>} found
+ * The retained messages of one SUBSCRIBE, filter by filter in the SUBSCRIBE's order as aedes does, each
+ * filter's matches the most recently stored first (messages stored before stamps existed last). MQTT leaves
+ * the order open; this one lets a client joining a chat room paint its newest messages while older ones are
+ * still on the way, instead of after the whole page (a page's topics are random ids, so the natural orders,
+ * by topic or by insertion, put the newest anywhere or last). A filter matching more than NEWEST_FIRST_MAX
+ * (a wildcard over everything) is not held in memory to sort: its matches go out in the order found.
+ * @param {(patterns: string[]) => Iterable<StoredPacket> | AsyncIterable<StoredPacket>} lookup
+ * @param {string[]} patterns
  * @returns {AsyncGenerator<StoredPacket>}
  */
-export async function* newestFirst(found) {
-  /** @type {StoredPacket[] | undefined} */
-  let held = [];
-  for await (const packet of found) {
-    if (held === undefined) {
-      yield packet;
-      continue;
-    }
-    held.push(packet);
-    if (held.length > NEWEST_FIRST_MAX) {
-      yield* held;
-      held = undefined;
-    }
-  }
-  if (held === undefined) return;
+export async function* newestFirst(lookup, patterns) {
   const stamp = (/** @type {StoredPacket} */ packet) => Number(packet.storedAt ?? 0);
-  yield* held.sort((a, b) => stamp(b) - stamp(a));
+  for (const pattern of patterns) {
+    /** @type {StoredPacket[] | undefined} */
+    let held = [];
+    for await (const packet of lookup([pattern])) {
+      if (held === undefined) {
+        yield packet;
+        continue;
+      }
+      held.push(packet);
+      if (held.length > NEWEST_FIRST_MAX) {
+        yield* held;
+        held = undefined;
+      }
+    }
+    if (held !== undefined) yield* held.sort((a, b) => stamp(b) - stamp(a));
+  }
 }
 
 /**
