@@ -299,17 +299,12 @@ export class ChatClient {
   /** The join's subscriptions: markers and presence, then the history window (rule HIST-6). */
   async #fetch(room: string, state: RoomState): Promise<void> {
     const t = this.topics;
-    await this.transport.subscribe([
-      t.head(room),
-      t.pages(room),
-      t.present(room),
-      t.typists(room),
-      t.sync(room),
-    ]);
+    await this.transport.subscribe([t.head(room), t.present(room), t.typists(room), t.sync(room)]);
     // The retained head marker normally follows the SUBACK at once; a room without one starts at 0.
     await this.#waitForHead(state);
     state.joining = false;
-    await Promise.all([this.#subscribeWindow(room, state), this.#beat(room)]);
+    // Page markers (one per 200 messages) come with the older pages: the newest messages go first.
+    await Promise.all([this.#subscribeWindow(room, state, [t.pages(room)]), this.#beat(room)]);
   }
 
   #remember(state: RoomState, message: StoredMessage): void {
@@ -345,19 +340,21 @@ export class ChatClient {
     ]);
   }
 
-  async #subscribeWindow(room: string, state: RoomState): Promise<void> {
+  /** Subscribes the pages of the window not subscribed yet, and `later` with the older ones. */
+  async #subscribeWindow(room: string, state: RoomState, later: string[] = []): Promise<void> {
     const pages = state.pages.windowPages().filter((page) => !state.pages.fetched.has(page));
-    if (pages.length === 0) return;
     for (const page of pages) state.pages.fetched.add(page);
     // The newest pages first, on their own, and the older ones once their burst is over: brokers
     // interleave the retained messages of concurrent subscriptions, and the newest message should not
     // wait for six hundred older ones (HIST-6).
     const newest = pages.slice(0, 2);
+    const older = pages.slice(2);
     const before = state.arrivals;
-    await this.transport.subscribe(this.#pageFilters(room, newest));
-    if (pages.length === newest.length) return;
-    await this.#burstOver(state, before);
-    await this.transport.subscribe(this.#pageFilters(room, pages.slice(2)));
+    if (newest.length > 0) await this.transport.subscribe(this.#pageFilters(room, newest));
+    const rest = [...this.#pageFilters(room, older), ...later];
+    if (rest.length === 0) return;
+    if (older.length > 0) await this.#burstOver(state, before);
+    await this.transport.subscribe(rest);
   }
 
   /**

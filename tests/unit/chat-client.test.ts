@@ -131,7 +131,8 @@ describe('ChatClient over the memory transport', () => {
             })) as typeof inner.on;
       return inner;
     };
-    const bob = await joined(broker, 'Bob', 'lobby', { transport });
+    // The head marker exists: Bob waits for it, however slowly it comes.
+    const bob = await joined(broker, 'Bob', 'lobby', { transport, headWaitMs: 10_000 });
     await until(() => bob.seen.size === PAGE_SIZE + 5, 'history', 10_000);
     const pageOf = (filter: string) => filter.match(/\/msg\/(\d+)\//)?.[1];
     const windows = subscribes.filter(({ filters }) => filters.some((f) => pageOf(f) !== undefined));
