@@ -44,7 +44,7 @@ import { WebSocketDuplex } from './ws-stream.js';
  *   closes it; default 4194304
  * @property {number} [heartbeatInterval] ms between aedes $SYS heartbeats; default 60000
  * @property {number} [willGrace] ms after start before the wills an earlier broker process stored are
- *   published for clients that have not reconnected; default 30000 (clients' longest reconnect backoff)
+ *   published for clients that have not reconnected; default 5000
  * @property {Logger | 'quiet'} [logger] receives log lines; default: warnings and errors to stderr
  * @property {RetentionOptions | false} [retention] room history retention; default 30 days, false turns it off
  * @property {string} [prefix] topic prefix of the deployment, for auth and retention; default 'mqchat'
@@ -94,8 +94,12 @@ export const BROKER_DEFAULTS = Object.freeze({
   authMaxConnectionsPerIp: 20,
   publishBurst: 100,
   publishMaxDelay: 5_000,
-  /** PROTOCOL.md CONN-2: a client retries at most 30 s apart, so a live one is back within that. */
-  willGrace: 30_000,
+  /**
+   * mqchat names every connection anew (PROTOCOL.md PRES-3), so a leftover will never matches a member
+   * who came back; the grace only lets the members who reconnect at once (CONN-2: first retry within
+   * 1 s) announce their new connection first, so that nobody sees them leave and join again.
+   */
+  willGrace: 5_000,
 });
 
 /**

@@ -4,17 +4,20 @@
 // `<prefix>/v1/user/U/status`, retained, naming the connection (`conn`). aedes made a restart go wrong in
 // two ways:
 // 1. Shutting down, aedes closes every connection as if it had failed, so it publishes every client's
-//    will. The clients are back a second later, but the retained `gone` names the connection id they
-//    keep, so every member list empties, and a member joining afterwards sees nobody until the next beats
-//    (up to 2,000 s apart in a room of 1,000).
+//    will: every member list empties at once, and members come back one by one as they reconnect.
 // 2. After a crash the dead process's wills stay in level, and aedes publishes those whose client never
 //    came back only on its will sweep, 4 × heartbeatInterval (4 minutes) after start: departed members
 //    stay listed that long.
 // So the broker keeps the wills stored when it shuts down (it going away is not its clients going away),
 // and `willGrace` ms after it starts it publishes, once, every will an earlier process stored whose client
-// has not reconnected (a client that reconnects stores its will again, under this process). The grace
-// covers the clients' reconnect backoff (PROTOCOL.md CONN-2: at most 30 s), so a client that comes back is
-// never announced gone.
+// has not reconnected under the same client id (such a client stored its will again, under this process).
+// mqchat clients take a new client id and conn for every connection (PROTOCOL.md PRES-3), so all their
+// old wills are published, and each names a connection nobody holds any more: it removes only members
+// whose latest beat is from that connection, i.e. members who have not come back. The grace (5 s) lets
+// the members who reconnect at once (CONN-2: first retry within 1 s) announce their new conn before
+// that, so observers do not see them leave and join again; one still backing off is shown gone until
+// it is back, which is the truth. (It used to be 30 s, the longest backoff, when clients kept one conn
+// per tab and a late `gone` would have matched a member who came back.)
 
 import { promisify } from 'node:util';
 

@@ -34,6 +34,7 @@ import { byTimeline, type Store, type StoredMessage } from '../storage/store.ts'
 import {
   Emitter,
   type IncomingMessage,
+  type Session,
   type Transport,
   type TransportFactory,
 } from '../transport/transport.ts';
@@ -155,8 +156,11 @@ export class ChatClient {
   readonly muted = new Set<string>();
   readonly #budget: RateBudget;
   readonly #dms: DirectMessages;
-  /** This tab's connection id, carried by presence and the Last Will (rule PRES-3). */
-  readonly conn: string;
+  /**
+   * The id of the current (or next) MQTT connection, carried by presence and the Last Will; a new one
+   * for every connection (rules PRES-1, PRES-3).
+   */
+  #conn: string;
   name: string;
   readonly #options: ChatClientOptions;
   readonly #events = new Emitter<ChatEvents>();
@@ -184,17 +188,14 @@ export class ChatClient {
     this.topics = topics(options.prefix);
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? randomBytes;
-    this.conn = toHexId(this.#random(6));
+    this.#conn = toHexId(this.#random(6));
     this.#budget = new RateBudget(options.rate ?? { perSecond: 20, burst: 100 }, this.#now);
     this.transport = options.transport({
       url: options.url,
-      // Per-tab random client ids (rule CONN-4): two tabs never take each other's session over.
-      clientId: `mqchat-${this.conn}`,
+      clientId: `mqchat-${this.#conn}`,
       ...(options.username !== undefined && { username: options.username }),
       ...(options.password !== undefined && { password: options.password }),
-      ...(options.login === true && {
-        credentials: () => loginCredentials(this.identity, `mqchat-${this.conn}`, this.#now()),
-      }),
+      session: () => this.#session(),
     });
     this.transport.on('status', (change) => {
       this.#events.emit('status', change);
@@ -228,11 +229,38 @@ export class ChatClient {
     work.catch(() => undefined);
   }
 
-  /** Connects with a signed Last Will (rule PRES-3) and subscribes to the room directory. */
+  /** The id of the current (or next) connection (rules PRES-1, PRES-3). */
+  get conn(): string {
+    return this.#conn;
+  }
+
+  /**
+   * What the next connection presents, made before every connect and reconnect: a new connection id,
+   * its client id (random per connection, so two tabs never take each other's session over, rule
+   * CONN-4), its signed Last Will (rule PRES-3) and, on authenticated brokers, a login signed for that
+   * client id (rule AUTH-4). The transport uses only its latest call, so the conn set here is the one
+   * that goes online; a `gone` left by an earlier connection can never match it.
+   */
+  async #session(): Promise<Session> {
+    const conn = toHexId(this.#random(6));
+    this.#conn = conn;
+    const clientId = `mqchat-${conn}`;
+    const now = this.#now();
+    const [gone, login] = await Promise.all([
+      makeGone(this.topics, this.identity, conn, now),
+      this.#options.login === true ? loginCredentials(this.identity, clientId, now) : undefined,
+    ]);
+    return {
+      clientId,
+      will: { topic: gone.topic, payload: gone.payload, qos: 1, retain: true },
+      ...login,
+    };
+  }
+
+  /** Connects (each connection with its own signed Last Will) and subscribes to the room directory. */
   async start(): Promise<void> {
-    const will = await makeGone(this.topics, this.identity, this.conn, this.#now());
     for (const user of (await this.#store.getSetting<string[]>(MUTED)) ?? []) this.muted.add(user);
-    this.transport.connect({ topic: will.topic, payload: will.payload, qos: 1, retain: true });
+    this.transport.connect();
     const dms = await this.#dms.start();
     await this.transport.subscribe([this.topics.directoryAll(), ...dms]);
   }

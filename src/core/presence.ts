@@ -25,8 +25,13 @@ export interface Member {
 
 export type PresenceChange = { kind: 'join' | 'leave'; user: string; name: string };
 
+/** Connections remembered as gone per user: enough for a few tabs, bounded against floods. */
+const GONE_KEPT = 4;
+
 export class RoomPresence {
   readonly #members = new Map<string, Member>();
+  /** Per user, the latest connections whose Last Will was seen (rule PRES-3). */
+  readonly #gone = new Map<string, string[]>();
 
   get size(): number {
     return this.#members.size;
@@ -50,8 +55,11 @@ export class RoomPresence {
   ): PresenceChange | undefined {
     const known = this.#members.get(user);
     // An announcement older than the one held changes nothing: after a reconnect the retained replay
-    // can arrive after the fresh beat (and signatures are checked concurrently), rule PRES-4.
+    // can arrive after the fresh beat (and signatures are checked concurrently), rule PRES-5.
     if (known !== undefined && known.seen > fields.ts) return;
+    // Nor does a beat of a connection already gone: conns are per connection, so it is a replay that
+    // arrived after the will (rule PRES-3).
+    if (fields.on && this.#gone.get(user)?.includes(fields.conn)) return;
     const fresh = fields.ts + fields.hb * 1000 * EXPIRY_BEATS > now;
     if (!fields.on || !fresh) {
       if (known === undefined) return;
@@ -64,6 +72,8 @@ export class RoomPresence {
 
   /** The Last Will of connection `conn` (rule PRES-3): the member leaves if that was its connection. */
   gone(user: string, conn: string): PresenceChange | undefined {
+    const ended = this.#gone.get(user) ?? [];
+    if (!ended.includes(conn)) this.#gone.set(user, [...ended, conn].slice(-GONE_KEPT));
     const known = this.#members.get(user);
     if (known === undefined || known.conn !== conn) return;
     this.#members.delete(user);
@@ -84,5 +94,6 @@ export class RoomPresence {
 
   clear(): void {
     this.#members.clear();
+    this.#gone.clear();
   }
 }

@@ -3,6 +3,7 @@ import {
   Emitter,
   type IncomingMessage,
   type PublishOptions,
+  type Session,
   type Transport,
   type TransportEvents,
   type TransportOptions,
@@ -38,7 +39,7 @@ export class MemoryBroker {
   detach(session: MemoryTransport, graceful: boolean): void {
     if (this.#sessions.get(session.clientId) !== session) return;
     this.#sessions.delete(session.clientId);
-    const will = session.options.will;
+    const will = session.will;
     if (!graceful && will !== undefined) this.publish(will.topic, will.payload, will);
   }
 
@@ -95,16 +96,23 @@ export class MemoryTransport implements Transport {
   #status: TransportStatus = 'offline';
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The client id and will of the connection (to come); a `session` option makes one per attempt. */
+  #session: Session;
+  #attempts = 0;
 
   constructor(options: MemoryTransportOptions) {
     this.options = options;
+    this.#session = { clientId: options.clientId, ...(options.will !== undefined && { will: options.will }) };
   }
 
   get url(): string {
     return this.options.url;
   }
   get clientId(): string {
-    return this.options.clientId;
+    return this.#session.clientId;
+  }
+  get will(): Will | undefined {
+    return this.#session.will;
   }
   get status(): TransportStatus {
     return this.#status;
@@ -115,14 +123,26 @@ export class MemoryTransport implements Transport {
   }
 
   connect(will?: Will): void {
-    if (will !== undefined) this.options.will = will;
+    if (will !== undefined) this.options.will = this.#session.will = will;
     this.#closed = false;
     this.#setStatus('connecting');
     queueMicrotask(() => this.#attempt());
   }
 
+  /** Makes the attempt's session first when the options ask for one per connect, as MQTT.js' adapter does. */
   #attempt(): void {
+    const session = this.options.session;
     if (this.#closed) return;
+    if (session === undefined) return this.#attach();
+    const attempt = ++this.#attempts;
+    void session().then((made) => {
+      if (attempt !== this.#attempts || this.#closed) return;
+      this.#session = { ...this.#session, ...made };
+      this.#attach();
+    });
+  }
+
+  #attach(): void {
     if (!this.options.broker.attach(this)) {
       this.#setStatus('reconnecting', 'unreachable');
       this.#timer = setTimeout(() => this.#attempt(), this.options.reconnectMs ?? 1000);

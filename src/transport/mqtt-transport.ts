@@ -6,6 +6,7 @@ import { checkBrokerUrl } from '../core/urls.ts';
 import {
   Emitter,
   type PublishOptions,
+  type Session,
   type StatusChange,
   type Transport,
   type TransportError,
@@ -94,19 +95,27 @@ export class MqttTransport implements Transport {
     old?.on('error', () => undefined);
     old?.end(true);
     this.#client = undefined;
-    const credentials = this.#options.credentials;
-    if (credentials === undefined) return this.#openWith(this.#options);
+    const { session, credentials } = this.#options;
+    const fixed: Session = {
+      clientId: this.#options.clientId,
+      ...(this.#will !== undefined && { will: this.#will }),
+      ...(this.#options.username !== undefined && { username: this.#options.username }),
+      ...(this.#options.password !== undefined && { password: this.#options.password }),
+    };
+    // MQTT.js would reconnect with the same options; each connection is a new MQTT.js client here, so
+    // a session (client id, will, login) can be made for each.
+    const fresh = session?.() ?? credentials?.().then((login): Session => ({ ...fixed, ...login }));
+    if (fresh === undefined) return this.#openWith(fixed);
     const attempt = ++this.#openings;
-    credentials().then(
-      (fresh) => attempt === this.#openings && !this.#closed && this.#openWith(fresh),
+    fresh.then(
+      (made) => attempt === this.#openings && !this.#closed && this.#openWith({ ...fixed, ...made }),
       () => this.#setStatus('offline', { error: 'auth', detail: 'could not sign in' }),
     );
   }
 
-  #openWith({ username, password }: { username?: string; password?: string }): void {
-    const will = this.#will;
+  #openWith({ clientId, will, username, password }: Session): void {
     const options: IClientOptions = {
-      clientId: this.#options.clientId,
+      clientId,
       protocolVersion: this.#version,
       clean: true,
       keepalive: this.#options.keepalive ?? 60,

@@ -36,6 +36,14 @@ export interface Will extends PublishOptions {
   payload: Uint8Array;
 }
 
+/** What one MQTT connection presents to the broker; see `TransportOptions.session`. */
+export interface Session {
+  clientId: string;
+  will?: Will;
+  username?: string;
+  password?: string;
+}
+
 export interface TransportOptions {
   url: string;
   clientId: string;
@@ -44,6 +52,13 @@ export interface TransportOptions {
   will?: Will;
   /** Fresh credentials for every connect (key-bound logins sign the time, rule AUTH-4). */
   credentials?: () => Promise<{ username: string; password: string }>;
+  /**
+   * Made afresh before every connect and reconnect; its fields replace `clientId`, `will` and the
+   * credentials above. mqchat names each connection anew (PROTOCOL.md PRES-1, PRES-3), so the will of
+   * a dead connection can never match the connection that replaced it. Only the latest call's result
+   * is used, so the caller may treat the latest call as the connection to come.
+   */
+  session?: () => Promise<Session>;
   /** Seconds; the default suits background tabs whose timers browsers throttle to once a minute. */
   keepalive?: number;
 }
@@ -58,7 +73,8 @@ export interface Transport {
   readonly status: TransportStatus;
   /**
    * Starts connecting; status events report progress. Subscriptions survive reconnects. A `will`
-   * given here replaces the one from the options (it is often signed only once keys are loaded).
+   * given here replaces the one from the options (it is often signed only once keys are loaded); a
+   * `session` from the options replaces both.
    */
   connect(will?: Will): void;
   /** Resolves once the broker acknowledged the subscription. */

@@ -8,7 +8,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { fromUtf8, utf8 } from '../../src/protocol/bytes.ts';
-import type { IncomingMessage, Transport, TransportOptions } from '../../src/transport/transport.ts';
+import type { IncomingMessage, Session, Transport, TransportOptions } from '../../src/transport/transport.ts';
 import { until } from '../helpers/fixtures.ts';
 
 export interface TransportHarness {
@@ -107,6 +107,33 @@ export const transportSuite = (name: string, harness: () => TransportHarness) =>
       await harness().cut(`${base.replace(/\W/g, '')}c`);
       await until(() => got.length >= 1, 'will');
       expect(texts(got)).toEqual(['cut']);
+    });
+
+    it('makes a new session (client id, will) for every connect when asked to', async () => {
+      const base = unique();
+      const watcher = make();
+      await online(watcher);
+      const got = inbox(watcher);
+      await watcher.subscribe([`${base}/will/+`]);
+      const ids: string[] = [];
+      const session = async (): Promise<Session> => {
+        const n = ids.length;
+        ids.push(`${base.replace(/\W/g, '')}s${n}`);
+        return {
+          clientId: ids[n]!,
+          will: { topic: `${base}/will/${n}`, payload: utf8(String(n)), qos: 1, retain: false },
+        };
+      };
+      const transport = make({ session });
+      await online(transport);
+      const first = ids.length - 1;
+      await harness().cut(ids[first]!);
+      await until(() => got.length === 1, 'first will');
+      await until(() => transport.status === 'online' && ids.length > first + 1, 'reconnected', 10_000);
+      const second = ids.length - 1;
+      await harness().cut(ids[second]!);
+      await until(() => got.length === 2, 'second will');
+      expect(texts(got)).toEqual([String(first), String(second)]);
     });
 
     it('keeps subscriptions across a reconnect and receives what was retained meanwhile', async () => {

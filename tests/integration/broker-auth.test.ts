@@ -15,7 +15,7 @@ import {
   parseTopic as brokerParseTopic,
 } from '../../broker/protocol.js';
 import { ChatClient, dmRoom } from '../../src/core/chat-client.ts';
-import { toHex, utf8 } from '../../src/protocol/bytes.ts';
+import { utf8 } from '../../src/protocol/bytes.ts';
 import { canonicalJson } from '../../src/protocol/canonical.ts';
 import { generateDhKeyPair } from '../../src/protocol/dh.ts';
 import { sealDirect } from '../../src/protocol/dms.ts';
@@ -528,27 +528,15 @@ describe('publish authorization (AUTH-6)', () => {
   it('accepts what the real client publishes: two chat clients chat, react, DM and leave', async () => {
     const b = await broker();
     const chat = async (name: string) => {
-      const identity = await generateIdentity();
-      const conn = crypto.getRandomValues(new Uint8Array(6));
-      let first = true;
-      // The first random draw is the connection id, which names the client id the password signs.
-      const random = (length: number) => {
-        if (first && length === 6) {
-          first = false;
-          return conn;
-        }
-        return crypto.getRandomValues(new Uint8Array(length));
-      };
+      // The client signs a login for each connection's own client id (AUTH-4, PRES-1).
       const client = new ChatClient({
         transport: mqttTransportFactory({ random: () => 0 }),
         url: b.urls.ws,
         store: new MemoryStore(),
-        identity,
+        identity: await generateIdentity(),
         name,
-        random,
         dh: await generateDhKeyPair(),
-        username: identity.userId,
-        password: await password(identity, `mqchat-${toHex(conn)}`),
+        login: true,
         headWaitMs: 50,
       });
       cleanup.push(() => client.close());

@@ -7,7 +7,7 @@ import type { Member, PresenceChange } from '../../src/core/presence.ts';
 import { encodeEnvelope } from '../../src/protocol/envelope.ts';
 import { PAGE_SIZE } from '../../src/protocol/history.ts';
 import { generateIdentity } from '../../src/protocol/keys.ts';
-import { makeMessage, makeReaction } from '../../src/protocol/messages.ts';
+import { makeGone, makeMessage, makeReaction } from '../../src/protocol/messages.ts';
 import { MemoryBroker, memoryTransportFactory } from '../../src/transport/memory-transport.ts';
 import type { IncomingMessage, TransportFactory } from '../../src/transport/transport.ts';
 import { makeClient, timeline, until } from '../helpers/fixtures.ts';
@@ -252,6 +252,75 @@ describe('ChatClient over the memory transport', () => {
       'leave Bob',
       'leave Carol',
     ]);
+  });
+
+  it('names every connection anew: conn, client id and will (PRES-1, PRES-3)', async () => {
+    const broker = new MemoryBroker();
+    const options = { transport: memoryTransportFactory(broker, 20) };
+    const alice = await joined(broker, 'Alice', 'lobby', options);
+    const bob = await joined(broker, 'Bob', 'lobby', options);
+    const bobOf = () => alice.client.members('lobby').find((m) => m.user === bob.client.identity.userId);
+    const first = bob.client.conn;
+    await until(() => bobOf()?.conn === first, 'alice lists bob');
+    expect(broker.clientIds).toContain(`mqchat-${first}`);
+
+    broker.cut(`mqchat-${first}`);
+    await until(() => bobOf() === undefined, 'bob dropped by his will');
+    await until(() => bobOf() !== undefined, 'bob back', 5000);
+    const second = bob.client.conn;
+    expect(second).not.toBe(first);
+    expect(bobOf()?.conn).toBe(second);
+    expect(broker.clientIds).toEqual(expect.arrayContaining([`mqchat-${second}`]));
+    expect(broker.clientIds).not.toContain(`mqchat-${first}`);
+    // The new connection's will names the new conn: cutting it drops bob again.
+    broker.cut(`mqchat-${second}`);
+    await until(() => bobOf() === undefined, 'bob dropped by his second will');
+    await until(() => bobOf()?.conn !== undefined && bobOf()?.conn !== second, 'bob back again', 5000);
+  });
+
+  it("does not let an earlier connection's will remove a member who came back (PRES-3)", async () => {
+    const broker = new MemoryBroker();
+    const options = { transport: memoryTransportFactory(broker, 20) };
+    const alice = await joined(broker, 'Alice', 'lobby', options);
+    const bob = await joined(broker, 'Bob', 'lobby', options);
+    const dave = await joined(broker, 'Dave', 'lobby', options);
+    const [bobId, daveId] = [bob.client.identity.userId, dave.client.identity.userId];
+    const listed = (client: ChatClient, user: string) => client.members('lobby').some((m) => m.user === user);
+    await until(() => listed(alice.client, bobId) && listed(alice.client, daveId), 'alice lists both');
+    // A crash loses the wills; bob comes back under a new conn, dave does not come back.
+    const first = bob.client.conn;
+    broker.stop();
+    await dave.client.transport.close();
+    broker.start();
+    await until(() => bob.client.transport.status === 'online', 'bob back');
+    expect(bob.client.conn).not.toBe(first);
+    await until(
+      () => alice.client.members('lobby').find((m) => m.user === bobId)?.conn === bob.client.conn,
+      "alice has bob's new conn",
+    );
+    // Then the wills of both first connections turn up late, as a restarted broker publishes the wills
+    // its previous process stored. Dave's is published after bob's: once it took dave away, bob's
+    // (verified concurrently) has been seen too.
+    for (const [member, conn] of [
+      [bob, first],
+      [dave, dave.client.conn],
+    ] as const) {
+      const late = await makeGone(member.client.topics, member.client.identity, conn, Date.now());
+      broker.publish(late.topic, late.payload, { qos: 1, retain: true });
+    }
+    await until(() => !listed(alice.client, daveId), 'dave gone');
+    expect(listed(alice.client, bobId)).toBe(true);
+    // A late joiner gets the retained wills and beats: bob stays listed, dave leaves.
+    const carol = await makeClient(broker, 'Carol', options);
+    const left: string[] = [];
+    carol.on('presence', (_room, _list, changes) =>
+      left.push(...changes.filter((c) => c.kind === 'leave').map((c) => c.name)),
+    );
+    await carol.start();
+    await carol.join('lobby');
+    await until(() => left.includes('Dave'), 'carol sees dave leave');
+    expect(left).toEqual(['Dave']);
+    expect(listed(carol, bobId)).toBe(true);
   });
 
   it('expires members whose heartbeats stop, within 2.5 beats (PRES-4)', async () => {

@@ -44,6 +44,26 @@ describe('presence cost and expiry (PRES-2, PRES-4)', () => {
     });
   });
 
+  it("ignores the will of a member's earlier connection, and beats of a connection already gone (PRES-3)", () => {
+    const room = new RoomPresence();
+    const now = 1_000_000;
+    room.announce('u1', { name: 'A', conn: 'c1', hb: 60, on: true, ts: now }, now);
+    // Reconnected: a new conn per connection (PRES-1).
+    room.announce('u1', { name: 'A', conn: 'c2', hb: 60, on: true, ts: now + 1000 }, now + 1000);
+    expect(room.gone('u1', 'c1')).toBeUndefined();
+    expect(room.members().map((m) => m.conn)).toEqual(['c2']);
+    // The retained replay of c1's beat arriving after c1's will brings nobody back.
+    const other = new RoomPresence();
+    expect(other.gone('u1', 'c1')).toBeUndefined();
+    expect(other.announce('u1', { name: 'A', conn: 'c1', hb: 60, on: true, ts: now }, now)).toBeUndefined();
+    expect(other.size).toBe(0);
+    expect(other.announce('u1', { name: 'A', conn: 'c2', hb: 60, on: true, ts: now }, now)).toEqual({
+      kind: 'join',
+      user: 'u1',
+      name: 'A',
+    });
+  });
+
   it('ignores a stale announcement that arrives already expired', () => {
     const room = new RoomPresence();
     expect(
