@@ -177,6 +177,8 @@ export class ChatClient {
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
   /** Flushes run one after another, so each one's version checks see the previous one's result. */
   #flushing: Promise<void> = Promise.resolve();
+  /** Writes of received messages not yet committed. */
+  readonly #writes = new Set<Promise<void>>();
   readonly #now: () => number;
   readonly #random: (length: number) => Uint8Array;
 
@@ -1028,10 +1030,11 @@ export class ChatClient {
       else if (shown.has(message) && stored !== undefined) corrections.push(stored);
     });
     // The write transaction starts before anything more is shown: IndexedDB runs a later flush's read
-    // after it. Showing does not wait for it.
+    // after it. Neither showing nor the next batch waits for it to commit.
     const written = this.#store.putMessages(changed);
+    this.#writes.add(written);
+    void written.catch(() => undefined).finally(() => this.#writes.delete(written));
     this.#show([...changed.filter((message) => !shown.has(message)), ...corrections]);
-    await written;
   }
 
   #show(messages: readonly StoredMessage[]): void {
@@ -1057,6 +1060,7 @@ export class ChatClient {
       await this.#flush();
     }
     await this.#flushing;
+    await Promise.all(this.#writes);
   }
 
   /** Leaves gracefully: presence off in every room and the status topic, then disconnects. */
