@@ -6,7 +6,6 @@
 
 /** Measured row heights by key, and the estimate for rows not measured yet. */
 export class RowHeights {
-  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- plain cache; the list bumps its own version
   readonly #sizes = new Map<string, number>();
   #sum = 0;
   readonly #fallback: number;
