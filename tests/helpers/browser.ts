@@ -64,6 +64,36 @@ export const sendMessage = async (page: Page, text: string) => {
   await box.press('Enter');
 };
 
-/** The texts of the messages shown, in order. */
+/**
+ * The texts of the messages shown, in order. The log is a virtual list (only rows near the view are in
+ * the DOM), so this scrolls it from top to bottom a screen at a time, collecting rows by id, and then
+ * puts the view back (at the bottom if it was there).
+ */
 export const messageTexts = (page: Page) =>
-  page.getByRole('log', { name: 'Messages' }).locator('article p.text').allTextContents();
+  page.getByRole('log', { name: 'Messages' }).evaluate(async (log) => {
+    const frames = () =>
+      new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve())));
+    const texts = new Map<string, string>();
+    const collect = () =>
+      log.querySelectorAll('article').forEach((article, i) => {
+        const text = article.querySelector('p.text')?.textContent;
+        if (text != null) texts.set(article.getAttribute('data-id') ?? `queued ${i} ${text}`, text);
+      });
+    const { scrollTop } = log;
+    const atBottom = log.scrollHeight - scrollTop - log.clientHeight <= 1;
+    if (log.scrollHeight <= log.clientHeight) {
+      collect();
+      return [...texts.values()];
+    }
+    log.scrollTop = 0;
+    await frames();
+    for (;;) {
+      collect();
+      if (log.scrollHeight - log.scrollTop - log.clientHeight <= 1) break;
+      log.scrollTop += log.clientHeight;
+      await frames();
+    }
+    log.scrollTop = atBottom ? log.scrollHeight : scrollTop;
+    await frames();
+    return [...texts.values()];
+  });
