@@ -212,6 +212,9 @@ describe('the message list in Chromium, against the bundled broker', () => {
     const { page } = reader;
     await joinRoom(reader, 'Reader', broker.urls.ws, 'e2e-scroll');
     await settled(page);
+    // A plain message last (the one before quotes another: Tab would reach its quote first).
+    await writer.send('e2e-scroll', 'plain last');
+    await until(async () => (await lastVisibleText(page)) === 'plain last', 'plain last in view');
     const toolbars = () => log(page).getByRole('group', { name: 'Message actions' }).count();
     expect(await toolbars()).toBe(0);
     const last = log(page).locator('article').last();
