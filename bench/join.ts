@@ -63,7 +63,7 @@ const writeHistory = async (
 };
 
 /** Everything the ChatClient left retained, in the order written (messages before the markers naming them). */
-const buildHistory = async (rooms: [string, number][]) => {
+export const buildHistory = async (rooms: [string, number][]) => {
   const clock = { now: Date.now() };
   const retained: [string, Uint8Array][] = [];
   // A broker, client and store per room: the in-memory broker scans all it retains on every subscribe,
@@ -82,7 +82,7 @@ const buildHistory = async (rooms: [string, number][]) => {
 };
 
 /** Publishes retained messages to a real broker: MQTT.js over TCP, QoS 1, up to 500 unacknowledged. */
-const replay = async (url: string, retained: [string, Uint8Array][]) => {
+export const replay = async (url: string, retained: [string, Uint8Array][]) => {
   const client = await mqtt.connectAsync(url, { protocolVersion: 4, clean: true, reconnectPeriod: 0 });
   await pool(retained, 500, ([topic, payload]) =>
     client.publishAsync(topic, Buffer.from(payload), { qos: 1, retain: true }),
@@ -109,7 +109,7 @@ interface BenchWindow {
 }
 
 /** Texts of a room's messages in the app's IndexedDB (src/storage/idb-store.ts: database "mqchat"). */
-const storedTexts = (room: string) =>
+export const storedTexts = (room: string) =>
   new Promise<string[]>((resolve) => {
     const open = indexedDB.open('mqchat');
     open.onerror = () => resolve([]);

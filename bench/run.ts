@@ -5,7 +5,7 @@
 //   npm run bench -- --quick           one short run of everything, printed only (a smoke test)
 //   npm run bench -- --runs 5          that many runs in every group that repeats
 //
-// Needs `npx vite build` first (the join and latency groups load dist/ in Chromium).
+// Needs `npx vite build` first (the join, latency and scroll groups load dist/ in Chromium).
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { joinGroup } from './join.ts';
 import { latencyGroup } from './latency.ts';
 import { machineInfo, markdownTable, textTable, type Group, type GroupResult } from './lib.ts';
 import { pageGroup } from './page.ts';
+import { scrollGroup } from './scroll.ts';
 import { weightGroup } from './weight.ts';
 
 const GROUPS: Record<string, Group> = {
@@ -24,6 +25,7 @@ const GROUPS: Record<string, Group> = {
   weight: weightGroup,
   join: joinGroup,
   latency: latencyGroup,
+  scroll: scrollGroup,
   page: pageGroup,
 };
 
@@ -110,7 +112,7 @@ const main = async () => {
   ].join(' ');
   if (
     !existsSync(new URL('../dist/index.html', import.meta.url)) &&
-    names.some((n) => n === 'join' || n === 'latency')
+    names.some((n) => n === 'join' || n === 'latency' || n === 'scroll')
   )
     throw new Error('dist/ is missing: run `npx vite build` first');
 

@@ -14,15 +14,16 @@ export const scrollToBottom = (el: HTMLElement): void => {
 
 /**
  * Snapshot before a list changes, and the fix-up after: whatever is added or removed above the view
- * (older history rendered, or the oldest rows dropped as new ones arrive below), the row at the top
- * of the view stays where it was. Browsers' own scroll anchoring is missing in Safari and fights
- * manual scrolling, so the list sets `overflow-anchor: none`.
+ * (older history, rows rendered or dropped by a virtual list, rows measured at other heights than
+ * estimated), the row at the top of the view stays where it was. `rows` holds the rows (default: `el`
+ * itself). Browsers' own scroll anchoring is missing in Safari and fights manual scrolling, so the
+ * list sets `overflow-anchor: none`.
  */
-export const keepPosition = (el: HTMLElement): (() => void) => {
+export const keepPosition = (el: HTMLElement, rows: HTMLElement = el): (() => void) => {
   const height = el.scrollHeight;
   const top = el.scrollTop;
   const edge = el.getBoundingClientRect().top;
-  const anchor = [...el.children].find((child) => child.getBoundingClientRect().bottom > edge);
+  const anchor = [...rows.children].find((child) => child.getBoundingClientRect().bottom > edge);
   const offset = anchor?.getBoundingClientRect().top;
   return () => {
     if (anchor?.isConnected && offset !== undefined)

@@ -6,6 +6,7 @@ import {
   joinRoom,
   launchChromium,
   messageTexts,
+  shownMessages,
   sendMessage,
   watchErrors,
   type Person,
@@ -107,17 +108,8 @@ const open = async (instrumented = false): Promise<Person> => {
 
 const statusWord = (page: Page) => page.getByRole('status').locator('.word').textContent();
 
-/** Every shown message with its delivery state (data-state on the article). */
-const shown = (page: Page) =>
-  page
-    .getByRole('log', { name: 'Messages' })
-    .locator('article')
-    .evaluateAll((articles) =>
-      articles.map((el) => ({
-        text: el.querySelector('p.text')?.textContent ?? '',
-        state: el.getAttribute('data-state'),
-      })),
-    );
+/** Every shown message with its delivery state (data-state), through the whole virtual list. */
+const shown = shownMessages;
 
 const seconds = (ms: number) => (ms / 1000).toFixed(1);
 

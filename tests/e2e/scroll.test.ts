@@ -2,14 +2,15 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChatClient } from '../../src/core/chat-client.ts';
 import { until } from '../helpers/fixtures.ts';
-import { joinRoom, messageTexts, openApp } from '../helpers/browser.ts';
+import { joinRoom, openApp } from '../helpers/browser.ts';
 import { useBrowserAndSite } from '../helpers/e2e.ts';
 import { bundledBroker, joinedReal, type Broker } from '../helpers/real.ts';
 
 /**
  * How the message list moves while messages pour in: it follows the newest message while the reader
  * is at the bottom (also through a burst of history), stays put when they scrolled up (and offers a
- * jump to the new ones), and keeps the reader's place when older messages are added above.
+ * jump to the new ones), and keeps the reader's place when older messages are added above. It is a
+ * virtual list: however many messages are loaded, only the rows near the view are in the DOM.
  */
 const env = useBrowserAndSite();
 
@@ -29,31 +30,86 @@ const lastVisibleText = (page: Page) =>
     return visible.at(-1)?.querySelector('p.text')?.textContent;
   });
 
+/** The text of the article with `data-id` `id`, and whether it is inside the log's visible area. */
+const inView = (page: Page, text: string) =>
+  log(page).evaluate((el, text) => {
+    const box = el.getBoundingClientRect();
+    const article = [...el.querySelectorAll('article')].find(
+      (a) => a.querySelector('p.text')?.textContent === text,
+    );
+    const r = article?.getBoundingClientRect();
+    return r !== undefined && r.bottom > box.top && r.top < box.bottom;
+  }, text);
+
+/** Rows in the DOM: articles, and every element inside the log. */
+const domSize = (page: Page) =>
+  log(page).evaluate((el) => ({
+    articles: el.querySelectorAll('article').length,
+    elements: el.querySelectorAll('*').length,
+  }));
+
+/** The first article at or below the top edge of the log, with its text and distance from that edge. */
+const topRow = (page: Page) =>
+  log(page).evaluate((el) => {
+    const edge = el.getBoundingClientRect().top;
+    const article = [...el.querySelectorAll('article')].find((a) => a.getBoundingClientRect().bottom > edge);
+    return {
+      text: article?.querySelector('p.text')?.textContent ?? undefined,
+      top: (article?.getBoundingClientRect().top ?? NaN) - edge,
+    };
+  });
+
+/** Joined: history no longer pouring in (the log is not busy) and the view at the bottom. */
+const settled = (page: Page) =>
+  until(
+    async () =>
+      (await log(page).getAttribute('aria-busy')) === 'false' &&
+      (await fromBottom(page)) <= 1 &&
+      (await lastVisibleText(page)) !== undefined,
+    'history loaded, at the bottom',
+    30_000,
+  );
+
+/** Rendered rows are bounded: a screenful (about 10 here) and 600 px of overscan either side. */
+const MAX_ARTICLES = 60;
+const HISTORY = 2000;
+
 describe('the message list in Chromium, against the bundled broker', () => {
   let broker: Broker;
   let writer: ChatClient;
+  const ids: string[] = [];
   beforeAll(async () => {
     broker = await bundledBroker();
     // A clock that never repeats a millisecond: the list orders by (timestamp, id), send order here.
     let clock = Date.now() - 60_000;
     writer = (await joinedReal(broker.urls.ws, 'Writer', 'e2e-scroll', { now: () => ++clock })).client;
-    // History before the reader joins: more than the list renders (300, filled up in steps).
-    for (let i = 0; i < 400; i++) await writer.send('e2e-scroll', `history ${i}`);
-    await writer.idle();
+    // History before the reader joins: more than a join loads (HIST-6), so scrolling up loads older.
+    for (let i = 0; i < HISTORY; i += 200) {
+      const sent = await Promise.all(
+        Array.from({ length: 200 }, (_, j) => writer.send('e2e-scroll', `history ${i + j}`)),
+      );
+      for (const message of sent) if (typeof message !== 'string') ids.push(message.id);
+      await writer.idle();
+    }
+    expect(ids).toHaveLength(HISTORY);
   });
   afterAll(async () => {
     await writer?.close();
     await broker?.close();
   });
 
-  it('follows the newest message, stays put when scrolled up, jumps back, and keeps the place on older', async () => {
+  it('follows the newest message, stays put when scrolled up, and jumps back, with a bounded DOM', async () => {
     const reader = await openApp(env.browser, env.url);
     const { page } = reader;
     await joinRoom(reader, 'Reader', broker.urls.ws, 'e2e-scroll');
-    await until(async () => (await messageTexts(page)).length === 300, 'the newest 300 rendered', 30_000);
-    // At the bottom through the whole burst of history and the list filling up above.
-    await until(async () => (await lastVisibleText(page)) === 'history 399', 'newest in view');
-    expect(await fromBottom(page)).toBeLessThanOrEqual(1);
+    // At the bottom through the whole burst of history.
+    await until(
+      async () => (await lastVisibleText(page)) === `history ${HISTORY - 1}`,
+      'newest in view',
+      30_000,
+    );
+    await until(async () => (await fromBottom(page)) <= 1, 'at the bottom');
+    expect((await domSize(page)).articles).toBeLessThanOrEqual(MAX_ARTICLES);
 
     // Live messages while at the bottom: followed.
     await writer.send('e2e-scroll', 'live 1');
@@ -62,33 +118,91 @@ describe('the message list in Chromium, against the bundled broker', () => {
     // Scrolled up: a new message neither moves the view nor is missed.
     await log(page).evaluate((el) => el.scrollBy(0, -600));
     await until(async () => (await fromBottom(page)) >= 590, 'scrolled up');
-    const anchor = await lastVisibleText(page);
+    const anchor = await topRow(page);
     await writer.send('e2e-scroll', 'live 2');
     const jump = page.getByRole('button', { name: /new messages/i });
     await jump.waitFor();
-    expect(await lastVisibleText(page)).toBe(anchor);
+    const still = await topRow(page);
+    expect(still.text).toBe(anchor.text);
+    expect(Math.abs(still.top - anchor.top)).toBeLessThanOrEqual(2);
     await jump.click();
     await until(async () => (await lastVisibleText(page)) === 'live 2', 'jumped to live 2');
     await jump.waitFor({ state: 'detached' });
+    expect((await domSize(page)).articles).toBeLessThanOrEqual(MAX_ARTICLES);
+    expect(reader.errors).toEqual([]);
+    await reader.context.close();
+  });
 
-    // Scrolling to the top renders older messages above; the message at the top stays in place.
-    const before = await log(page).evaluate((el) => {
+  it('keeps the place when older history loads above, and scrolls up to the oldest with a bounded DOM', async () => {
+    const reader = await openApp(env.browser, env.url);
+    const { page } = reader;
+    await joinRoom(reader, 'Reader', broker.urls.ws, 'e2e-scroll');
+    await settled(page);
+
+    // To the top of what is loaded: older history is asked for and added above the row at the top,
+    // which stays where it was (within 2 px) once the older rows are in.
+    const height = await log(page).evaluate((el) => {
       el.scrollTop = 0;
-      const article = el.querySelector('article');
-      return {
-        text: article?.querySelector('p.text')?.textContent,
-        top: article?.getBoundingClientRect().top,
-      };
+      return el.scrollHeight;
     });
-    expect(before.text).toBe('history 102'); // the newest 300 of 402
-    await until(async () => (await messageTexts(page)).length === 402, 'older ones rendered');
+    await until(async () => (await topRow(page)).text !== undefined, 'rows at the top');
+    const before = await topRow(page);
+    await until(
+      async () => (await log(page).evaluate((el) => el.scrollHeight)) > height + 1000,
+      'older rows added above',
+      30_000,
+    );
+    await until(async () => (await log(page).getAttribute('aria-busy')) === 'false', 'older loaded');
     const after = await log(page).evaluate((el, text) => {
       const article = [...el.querySelectorAll('article')].find(
         (a) => a.querySelector('p.text')?.textContent === text,
       );
-      return article?.getBoundingClientRect().top;
+      return (article?.getBoundingClientRect().top ?? NaN) - el.getBoundingClientRect().top;
     }, before.text);
-    expect(Math.abs((after ?? Infinity) - (before.top ?? 0))).toBeLessThanOrEqual(2);
+    expect(Math.abs(after - before.top)).toBeLessThanOrEqual(2);
+
+    // On up to the oldest message: the rows rendered stay bounded all the way.
+    let most = 0;
+    await until(
+      async () => {
+        const size = await domSize(page);
+        most = Math.max(most, size.articles);
+        if (await inView(page, 'history 0')) return true;
+        await log(page).evaluate((el) => el.scrollBy(0, -2000));
+        return false;
+      },
+      'the oldest message in view',
+      90_000,
+    );
+    expect(most).toBeLessThanOrEqual(MAX_ARTICLES);
+    // All 2,000 are loaded (2,001 with the day rows): rendering them all would take about 90,000 elements.
+    expect((await domSize(page)).elements).toBeLessThan(4000);
+    expect(reader.errors).toEqual([]);
+    await reader.context.close();
+  });
+
+  it('jumps to a quoted message far above the rendered rows', async () => {
+    const reader = await openApp(env.browser, env.url);
+    const { page } = reader;
+    await joinRoom(reader, 'Reader', broker.urls.ws, 'e2e-scroll');
+    await settled(page);
+    // 400 messages above the newest: loaded with the join, but far from the rendered rows.
+    const quoted = HISTORY - 400;
+    expect(
+      await log(page)
+        .locator('p.text', { hasText: new RegExp(`^history ${quoted}$`) })
+        .count(),
+    ).toBe(0);
+    await writer.send('e2e-scroll', 'see this one', { reply: ids[quoted]! });
+    await until(async () => (await lastVisibleText(page)) === 'see this one', 'the reply in view');
+    await log(page)
+      .locator('article')
+      .last()
+      .getByRole('button', { name: /^Quote:/ })
+      .click();
+    await until(async () => await inView(page, `history ${quoted}`), 'the quoted message in view', 10_000);
+    expect(await log(page).locator('article.highlighted p.text').textContent()).toBe(`history ${quoted}`);
+    expect((await domSize(page)).articles).toBeLessThanOrEqual(MAX_ARTICLES);
     expect(reader.errors).toEqual([]);
     await reader.context.close();
   });
@@ -97,7 +211,10 @@ describe('the message list in Chromium, against the bundled broker', () => {
     const reader = await openApp(env.browser, env.url);
     const { page } = reader;
     await joinRoom(reader, 'Reader', broker.urls.ws, 'e2e-scroll');
-    await until(async () => (await messageTexts(page)).length === 300, 'the newest 300 rendered', 30_000);
+    await settled(page);
+    // A plain message last (the one before quotes another: Tab would reach its quote first).
+    await writer.send('e2e-scroll', 'plain last');
+    await until(async () => (await lastVisibleText(page)) === 'plain last', 'plain last in view');
     const toolbars = () => log(page).getByRole('group', { name: 'Message actions' }).count();
     expect(await toolbars()).toBe(0);
     const last = log(page).locator('article').last();

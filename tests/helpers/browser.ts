@@ -64,6 +64,55 @@ export const sendMessage = async (page: Page, text: string) => {
   await box.press('Enter');
 };
 
-/** The texts of the messages shown, in order. */
-export const messageTexts = (page: Page) =>
-  page.getByRole('log', { name: 'Messages' }).locator('article p.text').allTextContents();
+export interface ShownMessage {
+  text: string;
+  author: string | undefined;
+  /** The quoted message's excerpt, in a reply. */
+  excerpt: string | undefined;
+  hrefs: string[];
+  state: string | null;
+}
+
+/**
+ * Every message shown, in order. The log is a virtual list (only rows near the view are in the DOM),
+ * so this scrolls it from top to bottom a screen at a time, collecting rows by id, and then puts the
+ * view back (at the bottom if it was there).
+ */
+export const shownMessages = (page: Page): Promise<ShownMessage[]> =>
+  page.getByRole('log', { name: 'Messages' }).evaluate(async (log) => {
+    const frames = () =>
+      new Promise<void>((resolve) => requestAnimationFrame(() => requestAnimationFrame(() => resolve())));
+    const rows = new Map<string, ShownMessage>();
+    const collect = () =>
+      log.querySelectorAll('article').forEach((article, i) => {
+        const text = article.querySelector('p.text')?.textContent;
+        if (text == null) return;
+        rows.set(article.getAttribute('data-id') ?? `queued ${i} ${text}`, {
+          text,
+          author: article.querySelector('.author')?.textContent ?? undefined,
+          excerpt: article.querySelector('.quote .excerpt')?.textContent ?? undefined,
+          hrefs: [...article.querySelectorAll('a')].map((a) => a.getAttribute('href') ?? ''),
+          state: article.getAttribute('data-state'),
+        });
+      });
+    const { scrollTop } = log;
+    const atBottom = log.scrollHeight - scrollTop - log.clientHeight <= 1;
+    if (log.scrollHeight > log.clientHeight) {
+      log.scrollTop = 0;
+      await frames();
+    }
+    for (;;) {
+      collect();
+      if (log.scrollHeight - log.scrollTop - log.clientHeight <= 1) break;
+      log.scrollTop += log.clientHeight;
+      await frames();
+    }
+    if (log.scrollTop !== scrollTop) {
+      log.scrollTop = atBottom ? log.scrollHeight : scrollTop;
+      await frames();
+    }
+    return [...rows.values()];
+  });
+
+/** The texts of the messages shown, in order (through the whole virtual list). */
+export const messageTexts = async (page: Page) => (await shownMessages(page)).map((m) => m.text);

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { RowHeights, rowAt, rowOffsets, rowsBetween } from '../../src/lib/virtual.ts';
+
+const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `r${i}` }));
+
+describe('virtual list arithmetic', () => {
+  it('estimates rows never measured as the mean of the measured ones', () => {
+    const heights = new RowHeights(50);
+    expect(heights.get('a')).toBe(50);
+    expect(heights.set('a', 100)).toBe(true);
+    expect(heights.set('b', 60)).toBe(true);
+    expect(heights.set('b', 60)).toBe(false);
+    expect(heights.get('c')).toBe(80);
+    heights.set('a', 40);
+    expect(heights.estimate).toBe(50);
+  });
+
+  it('places each row below the ones before it, measured or estimated', () => {
+    const heights = new RowHeights(10);
+    heights.set('r1', 30);
+    expect([...rowOffsets(rows(4), heights)]).toEqual([0, 30, 60, 90, 120]);
+    expect([...rowOffsets([], heights)]).toEqual([0]);
+  });
+
+  it('finds the row at a position and the rows overlapping a span', () => {
+    const heights = new RowHeights(10);
+    const offsets = rowOffsets(rows(100), heights);
+    expect(rowAt(offsets, 0)).toBe(0);
+    expect(rowAt(offsets, 9.9)).toBe(0);
+    expect(rowAt(offsets, 10)).toBe(1);
+    expect(rowAt(offsets, -5)).toBe(0);
+    expect(rowAt(offsets, 5000)).toBe(99);
+    expect(rowsBetween(offsets, 25, 55)).toEqual([2, 6]);
+    expect(rowsBetween(offsets, -100, 15)).toEqual([0, 2]);
+    expect(rowsBetween(offsets, 990, 2000)).toEqual([99, 100]);
+    expect(rowsBetween(rowOffsets([], heights), 0, 100)).toEqual([0, 0]);
+  });
+});
