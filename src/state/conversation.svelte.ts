@@ -7,7 +7,9 @@ import { Timeline } from './timeline.svelte.ts';
 import type { Notice } from './timeline-items.ts';
 
 /** Wait at least this long between two "load older" requests, so a fling at the top asks once. */
-const OLDER_COOLDOWN_MS = 800;
+const OLDER_COOLDOWN_MS = 250;
+/** Messages read from the store per "load older" request (the list renders only what is in view). */
+const OLDER_STEP = 300;
 /** Join notices are kept for this many of the newest presence changes. */
 const NOTICES_KEPT = 200;
 /** Looking for a quoted message: at most this many rounds of older history. */
@@ -95,7 +97,7 @@ export class Conversation {
     if (this.loadingOlder || !this.joined || !this.mayHaveOlder) return;
     this.loadingOlder = true;
     try {
-      await Promise.all([this.#client.loadOlder(this.id), sleep(OLDER_COOLDOWN_MS)]);
+      await Promise.all([this.#client.loadOlder(this.id, OLDER_STEP), sleep(OLDER_COOLDOWN_MS)]);
     } catch (error) {
       console.warn('mqchat: loading older messages failed', error);
     } finally {
