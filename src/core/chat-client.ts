@@ -81,8 +81,11 @@ const MUTED = 'muted-users';
 
 interface RoomState {
   pages: RoomPages;
-  /** Author and signature of every message this client holds, by id: skips re-verifying. */
-  known: Map<string, { from: string; sig: string; page: number }>;
+  /**
+   * Author and signature of every message this client holds, by id: skips re-verifying. Usually the
+   * message itself (no copy per message); a tombstone's envelope fields otherwise.
+   */
+  known: Map<string, Pick<StoredMessage, 'from' | 'sig' | 'page'>>;
   oldest: StoredMessage | undefined;
   presence: RoomPresence;
   typing: Map<string, { name: string; until: number }>;
@@ -91,10 +94,13 @@ interface RoomState {
   /** My next sequence number in this room (rule SYNC-1). */
   nextSeq: number;
   seqs: SeqTracker;
-  /** Message id by `${from}:${seq}`, to answer sync requests (rule SYNC-3). */
-  bySeq: Map<string, string>;
-  /** When each message id was last delivered by the broker: a pending answer is cancelled by it. */
-  delivered: Map<string, number>;
+  /** Message id by author and sequence number, to answer sync requests (rule SYNC-3). */
+  bySeq: Map<string, Map<number, string>>;
+  /**
+   * Ids this client may re-deliver in answer to a sync request (rule SYNC-3), with when the broker
+   * last delivered each since: a pending answer is cancelled by a delivery after the request.
+   */
+  answering: Map<string, { delivered: number; pending: number }>;
   syncTimer: ReturnType<typeof setTimeout> | undefined;
   requested: Map<string, number>;
   /** A head marker arrived: the join stops waiting for it, even when it names page 0. */
@@ -297,7 +303,7 @@ export class ChatClient {
       nextSeq: 1,
       seqs: new SeqTracker(),
       bySeq: new Map(),
-      delivered: new Map(),
+      answering: new Map(),
       syncTimer: undefined,
       requested: new Map(),
       headSeen: false,
@@ -339,11 +345,13 @@ export class ChatClient {
 
   #remember(state: RoomState, message: StoredMessage): void {
     state.pages.add(message.page, message.id);
-    state.known.set(message.id, { from: message.from, sig: message.sig, page: message.page });
+    state.known.set(message.id, message);
     if (!message.classic) this.names.set(message.from, message.name);
     if (message.seq !== undefined) {
       state.seqs.see(message.from, message.seq);
-      state.bySeq.set(`${message.from}:${message.seq}`, message.id);
+      let ids = state.bySeq.get(message.from);
+      if (ids === undefined) state.bySeq.set(message.from, (ids = new Map()));
+      ids.set(message.seq, message.id);
       if (message.from === this.identity.userId) state.nextSeq = Math.max(state.nextSeq, message.seq + 1);
     }
   }
@@ -744,11 +752,16 @@ export class ChatClient {
   #answerSync(room: string, state: RoomState, want: [string, number][]): void {
     const asked = this.#now();
     for (const [user, seq] of want) {
-      const id = state.bySeq.get(`${user}:${seq}`);
+      const id = state.bySeq.get(user)?.get(seq);
       if (id === undefined) continue;
       const delay = user === this.identity.userId ? 0 : 250 + ((this.#random(1)[0] ?? 0) / 255) * 1500;
+      const answer = state.answering.get(id) ?? { delivered: 0, pending: 0 };
+      answer.pending += 1;
+      state.answering.set(id, answer);
       setTimeout(() => {
-        if ((state.delivered.get(id) ?? 0) > asked || !this.#rooms.has(room)) return;
+        answer.pending -= 1;
+        if (answer.pending === 0) state.answering.delete(id);
+        if (answer.delivered > asked || !this.#rooms.has(room)) return;
         this.#background(this.#redeliver(id));
       }, delay);
     }
@@ -870,7 +883,8 @@ export class ChatClient {
     const state = this.#rooms.get(parsed.room);
     if (state === undefined) return;
     if (parsed.kind === 'message') {
-      state.delivered.set(parsed.id, this.#now());
+      const answer = state.answering.get(parsed.id);
+      if (answer !== undefined) answer.delivered = this.#now();
       state.arrivals += 1;
     }
     if (parsed.kind === 'message' && state.known.get(parsed.id)?.sig === envelope.sig) {
