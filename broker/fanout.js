@@ -97,16 +97,19 @@ function sameMessage(a, b) {
 
 /**
  * Writes an encoded packet to the client's connection, as aedes' own write does: only while the client
- * is connecting or connected, else the error aedes reports for a write to a closed connection. The
- * return value of `write` (backpressure) is not waited on: broker/slow-subscribers.js bounds the queue.
+ * is connecting or connected, else the error aedes reports for a write to a closed connection. A full
+ * socket is not waited on (broker/slow-subscribers.js bounds what may queue), but it is reported to
+ * aedes as its write would, so `drainTimeout` still drops a connection that never drains.
  * @param {Client} client
  * @param {Buffer} bytes
  */
 export function writeEncoded(client, bytes) {
   const internal = /** @type {ForwardingClient} */ (/** @type {unknown} */ (client));
-  if (internal.connecting || internal.connected) internal.conn.write(bytes);
-  else internal._onError(new Error('connection closed'));
+  if (!internal.connecting && !internal.connected) return internal._onError(new Error('connection closed'));
+  if (!internal.conn.write(bytes) && !internal.errored) internal.waitForDrain(noop);
 }
+
+const noop = () => {};
 
 /**
  * What aedes checks before it forwards a message to a client (its `getToForwardPacket`, private to its
@@ -136,6 +139,8 @@ export function packetToForward(client, packet) {
  * @property {boolean} connecting
  * @property {boolean} connected
  * @property {import('node:stream').Duplex} conn
+ * @property {boolean} errored
  * @property {(error: Error) => void} _onError
+ * @property {(callback: () => void) => void} waitForDrain
  * @property {{ authorizeForward: (client: Client, packet: ForwardedPacket) => ForwardedPacket | null }} broker
  */
