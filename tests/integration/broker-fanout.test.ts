@@ -1,11 +1,14 @@
-// Live QoS 0 deliveries encoded once per message (broker/fanout.js): the bytes must be exactly what
-// aedes' own path (mqtt-packet) would write, and one message's bytes must never reach another's subscribers.
+// The delivery hot path. Live QoS 0 deliveries are encoded once per message (broker/fanout.js): the bytes
+// must be exactly what aedes' own path (mqtt-packet) would write, and one message's bytes must never reach
+// another's subscribers. A TCP socket's writes in one turn leave together (batchWrites, broker/index.js).
 
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { generate } from 'mqtt-packet';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { encodeQos0Publish } from '../../broker/fanout.js';
-import { startBroker, type RunningBroker } from '../../broker/index.js';
+import { batchWrites, startBroker, type RunningBroker } from '../../broker/index.js';
 import {
   closeClients,
   connectClient,
@@ -126,6 +129,31 @@ describe('QoS 0 fan-out', () => {
       expect(packet).toMatchObject({ topic: `${topic}/${subtopic}`, qos: 0, retain: false, dup: false });
       expect(packet.messageId).toBeUndefined();
       expect(String(packet.payload)).toBe(text);
+    }
+  });
+});
+
+describe('batchWrites', () => {
+  it('sends what a TCP socket is given in one turn together, once the turn’s immediates have run', async () => {
+    const received: Buffer[] = [];
+    const server = createServer((socket) => socket.on('data', (chunk: Buffer) => received.push(chunk)));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.setNoDelay(true);
+    batchWrites(socket);
+    try {
+      setImmediate(() => socket.write('a'));
+      setImmediate(() => socket.write('b'));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(socket.writableCorked).toBe(1);
+      expect(socket.writableLength).toBe(2);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(socket.writableCorked).toBe(0);
+      await vi.waitFor(() => expect(Buffer.concat(received).toString()).toBe('ab'));
+    } finally {
+      socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
