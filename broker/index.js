@@ -406,8 +406,37 @@ function createListeners(aedes, config, log, guard) {
  */
 function handleTcp(handle, socket, config, log) {
   socket.setNoDelay(true);
+  batchWrites(socket);
   handle(socket);
   guardSocket(socket, config.maxPacketSize, log);
+}
+
+/**
+ * Sends everything written to a TCP socket in one event-loop turn in one system call. aedes writes each
+ * delivery in an immediate of its own and mqtt-packet uncorks the socket at the end of each tick, so with
+ * Nagle's algorithm off every delivery was a write of its own, the largest cost of a fan-out. The socket
+ * stays corked from its first write in a turn until that turn's immediates have run, as
+ * broker/ws-stream.js gathers a WebSocket frame. Backpressure is unchanged: `write` still returns false
+ * once the socket holds more than its high-water mark.
+ * @param {import('node:net').Socket} socket
+ */
+export function batchWrites(socket) {
+  const write = socket.write;
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  /** @type {typeof socket.write} */
+  const batched = function (...args) {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      setImmediate(uncork);
+    }
+    return write.apply(socket, /** @type {Parameters<typeof write>} */ (args));
+  };
+  socket.write = batched;
 }
 
 /**

@@ -15,6 +15,8 @@
 // client's socket and holds up nobody else. aedes' `drainTimeout` still drops a connection that does not
 // drain at all.
 
+import { encodeQos0Publish, packetToForward, writeEncoded } from './fanout.js';
+
 /** @typedef {import('aedes').Client} Client */
 
 /**
@@ -84,11 +86,24 @@ export function createSlowSubscriberGuard(limits, log) {
         callback();
       });
     };
+    // Live QoS 0 does not go through aedes' deliver0: broker/fanout.js encodes a message once for all its
+    // subscribers, and each delivery writes those bytes a turn later (setImmediate, as aedes does, so
+    // packets keep their order) and calls back.
     internal.deliver0 = (packet, callback) => {
       if (packet.retain) return deliver0(packet, callback);
-      if (backlog() <= limits.maxQueuedQos0Bytes) return hand(deliver0, packet, callback);
-      stats.droppedQos0 += 1;
-      setImmediate(callback);
+      if (backlog() > limits.maxQueuedQos0Bytes) {
+        stats.droppedQos0 += 1;
+        return setImmediate(callback);
+      }
+      const toForward = packetToForward(client, packet);
+      if (!toForward) return setImmediate(callback);
+      const bytes = encodeQos0Publish(toForward);
+      scheduled += bytes.length;
+      setImmediate(() => {
+        scheduled -= bytes.length;
+        writeEncoded(client, bytes);
+        callback();
+      });
     };
     internal.deliverQoS = (packet, callback) => {
       if (packet.retain) return deliverQoS(packet, callback);
@@ -115,7 +130,7 @@ export function createSlowSubscriberGuard(limits, log) {
  * @property {Deliver} deliverQoS
  */
 
-/** @typedef {{ qos: number, retain: boolean, topic: string, payload?: { length: number } }} DeliveredPacket */
+/** @typedef {import('./fanout.js').ForwardedPacket & { qos: number, retain: boolean }} DeliveredPacket */
 /** @typedef {(packet: DeliveredPacket, callback: () => void) => void} Deliver */
 
 /**

@@ -4,8 +4,10 @@
 // header, topic, message id, payload), and that stream turns every write into its own WebSocket frame — about
 // five frames per PUBLISH. Browsers deliver each frame as a separate event, so a room history of a few
 // thousand retained messages arrives several times slower than it should. mqtt-packet corks the stream
-// around each packet; implementing `_writev` here and gathering everything written in the same tick sends
-// the whole packet as one binary frame.
+// around each packet; implementing `_writev` here and gathering everything written in the same event-loop
+// turn sends the whole packet as one binary frame. aedes writes each delivery in an immediate of its own,
+// so flushing in an immediate too (not at the end of the tick) also gathers the packets of a fan-out that
+// reach one connection in the same turn: one frame, one socket write, for all of them.
 
 import { Duplex } from 'node:stream';
 import { createPacketSizeGuard } from './packet-guard.js';
@@ -135,8 +137,8 @@ export class WebSocketDuplex extends Duplex {
   }
 
   /**
-   * Queues bytes for the next frame: sent at the end of this tick, or, in a burst, after COALESCE_MS. The
-   * callback is released at once while the socket keeps up, so the next packet can be gathered;
+   * Queues bytes for the next frame: sent after this turn's immediates, or, in a burst, after COALESCE_MS.
+   * The callback is released at once while the socket keeps up, so the next packet can be gathered;
    * otherwise it is held until sends complete.
    * @param {Buffer[]} buffers
    * @param {(error?: Error | null) => void} callback
@@ -148,7 +150,7 @@ export class WebSocketDuplex extends Duplex {
     this.#pendingBytes += bytes;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      if (performance.now() - this.#lastFlush > COALESCE_MS) process.nextTick(() => this.#flush());
+      if (performance.now() - this.#lastFlush > COALESCE_MS) setImmediate(() => this.#flush());
       else setTimeout(() => this.#flush(), COALESCE_MS);
     }
     if (this.#ws.bufferedAmount < WS_HIGH_WATER_MARK) return callback();

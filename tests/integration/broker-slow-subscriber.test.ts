@@ -143,3 +143,37 @@ describe.each([
     expect(errors.some((message) => message.startsWith('subscriber too slow'))).toBe(true);
   });
 });
+
+describe('a QoS 0 subscriber over TCP that never drains', () => {
+  it('is still dropped after drainTimeout, while the others keep receiving', async () => {
+    const broker = await startBroker({
+      port: 0,
+      wsPort: 0,
+      memory: true,
+      logger: 'quiet',
+      retention: false,
+      maxQueuedQos0Bytes: QOS0_LIMIT,
+      drainTimeout: 300,
+    });
+    const slow = await stuckOverTcp(broker, 0);
+    const normal = await connectClient(broker.urls.mqtt);
+    const publisher = await connectClient(broker.urls.mqtt);
+    try {
+      const log = new MessageLog(normal);
+      await normal.subscribeAsync(TOPIC, { qos: 0 });
+      const { clients: connected } = broker.aedes as unknown as { clients: Record<string, unknown> };
+      // Live QoS 0 skips aedes' write (broker/fanout.js) but still reports a full socket to aedes.
+      for (let sent = 1; connected[slow.clientId] !== undefined; sent += 1) {
+        if (sent > 4000) throw new Error('the stuck subscriber was never dropped');
+        await publisher.publishAsync(TOPIC, PAYLOAD, { qos: 0 });
+        await log.waitForCount(sent);
+      }
+      await publisher.publishAsync(TOPIC, 'sentinel', { qos: 0 });
+      await log.waitFor((message) => message.text === 'sentinel');
+    } finally {
+      slow.close();
+      await closeClients([normal, publisher], true);
+      await broker.close();
+    }
+  });
+});
