@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, openApp } from '../tests/helpers/browser.ts';
 import { serveStatic } from '../tests/helpers/static-server.ts';
@@ -21,7 +22,8 @@ import {
  * Scrolling a room with 10,000 messages loaded: the reader pages the whole history in by scrolling
  * up (as a person would), then the bench scrolls from the newest to the oldest a screen per frame and
  * records every frame. `BENCH_SCROLL_PEER_DIST` names another build of the app (e.g. the list before
- * it was virtual) to measure the same way as a peer row.
+ * it was virtual) to measure the same way as a peer row; `BENCH_SCROLL_TRACE` names a file for a
+ * Chromium trace of the scroll (DevTools performance panel or Perfetto), to see what a long frame is.
  */
 const ROOM = 'scroll-10k';
 const EMPTY = 'scroll-empty';
@@ -32,6 +34,9 @@ interface ScrollResult {
   loadSeconds: number;
   frames: number[];
   longFrames: number;
+  longParts: LongFrameParts;
+  /** Main-thread time during the scroll (CDP Performance metrics), ms. */
+  work: MainThreadWork;
   scrolledPx: number;
   nodes: number;
   articles: number;
@@ -95,8 +100,57 @@ const loadAll = async (page: Page, room: string, count: number, timeout: number)
   return { seconds, loaded: stored, reached: await rendered(page, oldest) };
 };
 
+/** Where the main thread's time went in the long animation frames (sums over all of them, ms). */
+interface LongFrameParts {
+  /** Tasks and microtasks before the frame's rendering began (the scroll handler, Svelte's updates). */
+  script: number;
+  /** requestAnimationFrame callbacks and ResizeObserver callbacks, up to style and layout. */
+  frameCallbacks: number;
+  /** The rendering update's style recalculation and layout (and what follows until the frame ends). */
+  styleAndLayout: number;
+  /** Style and layout forced synchronously by scripts (reading geometry after writes). */
+  forcedLayout: number;
+}
+
+/** CDP `Performance.getMetrics` durations over the scroll: main-thread time in tasks and its parts (ms). */
+interface MainThreadWork {
+  task: number;
+  script: number;
+  layout: number;
+  style: number;
+  layouts: number;
+}
+
+const mainThreadMetrics = async (page: Page) => {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
+  const read = async () => {
+    const { metrics } = await cdp.send('Performance.getMetrics');
+    const get = (name: string) => metrics.find((metric) => metric.name === name)?.value ?? 0;
+    return {
+      task: get('TaskDuration') * 1000,
+      script: get('ScriptDuration') * 1000,
+      layout: get('LayoutDuration') * 1000,
+      style: get('RecalcStyleDuration') * 1000,
+      layouts: get('LayoutCount'),
+    };
+  };
+  const before = await read();
+  return async (): Promise<MainThreadWork> => {
+    const after = await read();
+    await cdp.detach();
+    return {
+      task: after.task - before.task,
+      script: after.script - before.script,
+      layout: after.layout - before.layout,
+      style: after.style - before.style,
+      layouts: after.layouts - before.layouts,
+    };
+  };
+};
+
 interface FrameWindow {
-  __frames?: { frames: number[]; long: number; px: number; done: boolean };
+  __frames?: { frames: number[]; long: number; parts: LongFrameParts; px: number; done: boolean };
 }
 
 /**
@@ -112,10 +166,29 @@ const scrollThrough = async (page: Page, oldest: string | undefined) => {
   await page.evaluate((target) => {
     const w = window as unknown as FrameWindow;
     const log = document.querySelector('[role="log"]')!;
-    const state = { frames: [] as number[], long: 0, px: 0, done: false };
+    const parts = { script: 0, frameCallbacks: 0, styleAndLayout: 0, forcedLayout: 0 };
+    const state = { frames: [] as number[], long: 0, parts, px: 0, done: false };
     w.__frames = state;
+    interface LoafScript {
+      forcedStyleAndLayoutDuration: number;
+    }
+    interface Loaf extends PerformanceEntry {
+      renderStart: number;
+      styleAndLayoutStart: number;
+      scripts: LoafScript[];
+    }
     const observer = new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) if (entry.duration > 50) state.long++;
+      for (const entry of list.getEntries() as Loaf[]) {
+        if (entry.duration <= 50) continue;
+        state.long++;
+        const end = entry.startTime + entry.duration;
+        const render = entry.renderStart || end;
+        const layout = entry.styleAndLayoutStart || end;
+        parts.script += render - entry.startTime;
+        parts.frameCallbacks += layout - render;
+        parts.styleAndLayout += end - layout;
+        for (const script of entry.scripts) parts.forcedLayout += script.forcedStyleAndLayoutDuration;
+      }
     });
     try {
       observer.observe({ type: 'long-animation-frame' });
@@ -154,8 +227,40 @@ const scrollThrough = async (page: Page, oldest: string | undefined) => {
   });
   return page.evaluate(() => {
     const state = (window as unknown as FrameWindow).__frames!;
-    return { frames: state.frames, long: state.long, px: state.px };
+    return { frames: state.frames, long: state.long, parts: state.parts, px: state.px };
   });
+};
+
+/**
+ * A Chromium trace (CDP `Tracing`, the DevTools performance panel's categories with V8's sampling
+ * profiler) from now until the returned function is called with a file to write it to: open it in
+ * the DevTools performance panel or https://ui.perfetto.dev.
+ */
+const startTrace = async (page: Page) => {
+  const cdp = await page.context().newCDPSession(page);
+  const events: unknown[] = [];
+  cdp.on('Tracing.dataCollected', ({ value }) => events.push(...value));
+  await cdp.send('Tracing.start', {
+    transferMode: 'ReportEvents',
+    traceConfig: {
+      includedCategories: [
+        'devtools.timeline',
+        'disabled-by-default-devtools.timeline',
+        'disabled-by-default-devtools.timeline.frame',
+        'v8.execute',
+        'blink.user_timing',
+        'loading',
+        'disabled-by-default-v8.cpu_profiler',
+      ],
+    },
+  });
+  return async (file: string) => {
+    const done = new Promise<void>((resolve) => cdp.once('Tracing.tracingComplete', () => resolve()));
+    await cdp.send('Tracing.end');
+    await done;
+    await cdp.detach();
+    await writeFile(file, JSON.stringify({ traceEvents: events }));
+  };
 };
 
 const measure = async (
@@ -182,7 +287,15 @@ const measure = async (
     const load = await loadAll(page, ROOM, count, ctx.quick ? 60_000 : 150_000);
     ctx.log(`scroll: ${label}: ${int(load.loaded)} loaded in ${num(load.seconds, 0)} s`);
     // Through whatever was loaded: to the oldest message, or to the top of the log when paging in stalled.
+    const trace = process.env.BENCH_SCROLL_TRACE;
+    const tracing = trace === undefined ? undefined : await startTrace(page);
+    const work = await mainThreadMetrics(page);
     const scrolled = await scrollThrough(page, load.reached ? historyText(ROOM, 0) : undefined);
+    const worked = await work();
+    if (tracing !== undefined && trace !== undefined) {
+      await tracing(trace);
+      ctx.log(`scroll: ${label}: trace of the scroll in ${trace}`);
+    }
     const after = await heapAndNodes(page);
     const articles = await page.getByRole('log', { name: 'Messages' }).locator('article').count();
     return {
@@ -191,6 +304,8 @@ const measure = async (
       loadSeconds: load.seconds,
       frames: scrolled.frames,
       longFrames: scrolled.long,
+      longParts: scrolled.parts,
+      work: worked,
       scrolledPx: scrolled.px,
       nodes: after.nodes,
       articles,
@@ -233,6 +348,7 @@ export const scrollGroup = async (ctx: BenchContext): Promise<GroupResult> => {
     await broker.close();
   }
 
+  const perFrame = (r: ScrollResult, total: number) => num(total / Math.max(1, r.frames.length), 1);
   const per10k = (r: ScrollResult) => ((r.heap - r.baseHeap) * 10_000) / Math.max(1, r.loaded);
   const table: Table = {
     title: `Scrolling a room of ${int(count)} messages in Chromium, through all that was loaded (built app, bundled broker; one run)`,
@@ -242,10 +358,13 @@ export const scrollGroup = async (ctx: BenchContext): Promise<GroupResult> => {
       'oldest reached',
       'paging in by scrolling up',
       'frames',
+      'median frame',
       'max frame',
       'p99 frame',
       'frames over 50 ms',
       'long animation frames (> 50 ms)',
+      'in them: tasks / frame callbacks / style and layout (forced)',
+      'main thread per frame: all / script / layout / style (layouts)',
       'DOM nodes at the end',
       'articles in the DOM',
       'JS heap after GC',
@@ -258,17 +377,38 @@ export const scrollGroup = async (ctx: BenchContext): Promise<GroupResult> => {
       r.reachedOldest ? 'yes' : 'no',
       `${num(r.loadSeconds, 0)} s`,
       int(r.frames.length),
+      ms(percentile(r.frames, 50)),
       ms(Math.max(...r.frames)),
       ms(percentile(r.frames, 99)),
       int(r.frames.filter((f) => f > 50).length),
       int(r.longFrames),
+      `${int(r.longParts.script)} / ${int(r.longParts.frameCallbacks)} / ${int(r.longParts.styleAndLayout)} (${int(r.longParts.forcedLayout)}) ms`,
+      `${perFrame(r, r.work.task)} / ${perFrame(r, r.work.script)} / ${perFrame(r, r.work.layout)} / ${perFrame(r, r.work.style)} ms (${num(r.work.layouts / Math.max(1, r.frames.length), 1)})`,
       int(r.nodes),
       int(r.articles),
       mb(r.heap),
       mb(r.baseHeap),
       mb(per10k(r)),
     ]),
-    numeric: [false, true, false, true, true, true, true, true, true, true, true, true, true, true],
+    numeric: [
+      false,
+      true,
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      true,
+      false,
+      false,
+      true,
+      true,
+      true,
+      true,
+      true,
+    ],
   };
   return {
     name: 'scroll',
