@@ -53,10 +53,12 @@ export class RowLayout {
   readonly #index = new Map<string, number>();
   /** Measured heights by row index; 0 for a row not measured (heights of 0 are never recorded). */
   readonly #sizes: Float64Array;
+  readonly #offsets: Float64Array;
 
   constructor(rows: readonly { key: string }[], heights: RowHeights) {
     this.#heights = heights;
     this.#sizes = new Float64Array(rows.length);
+    this.#offsets = new Float64Array(rows.length + 1);
     for (let i = 0; i < rows.length; i++) {
       const key = rows[i]!.key;
       this.#index.set(key, i);
@@ -76,10 +78,14 @@ export class RowLayout {
     return this.#heights.set(key, height);
   }
 
-  /** offsets[i] is the top of row i, offsets[rows] the height of all rows. */
+  /**
+   * offsets[i] is the top of row i, offsets[rows] the height of all rows. Each call refills the same
+   * buffer (a new view of it, so reactive code sees a new value): a new 80 kB array in every frame
+   * that measures rows would bring the garbage collector round more often while scrolling.
+   */
   offsets(): Float64Array {
     const sizes = this.#sizes;
-    const offsets = new Float64Array(sizes.length + 1);
+    const offsets = this.#offsets;
     const estimate = this.#heights.estimate;
     let y = 0;
     for (let i = 0; i < sizes.length; i++) {
@@ -87,7 +93,7 @@ export class RowLayout {
       y += sizes[i] || estimate;
     }
     offsets[sizes.length] = y;
-    return offsets;
+    return offsets.subarray(0);
   }
 }
 
