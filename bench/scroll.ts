@@ -458,6 +458,11 @@ export const scrollGroup = async (ctx: BenchContext): Promise<GroupResult> => {
       'Peer, measured once with `--quick` (2,000 messages) and `BENCH_SCROLL_PEER_DIST` set to a build of commit 6690117, the list before it was virtual: paging in stopped at 800 loaded within 120 s (each step up rendered 200 more rows: 570 rows and 25,280 DOM nodes by then), so its frames were not measured; this build loaded all 2,000 in 4 s and scrolled through them with 1,995 DOM nodes (max frame 66.7 ms, p99 50.1 ms, 3 of 242 frames over 50 ms, load average 7.6).',
       "What a long frame was, from a trace of the scroll (`BENCH_SCROLL_TRACE=file`, read in the DevTools performance panel) before issue 6's work: two layouts per frame (one forced when the list put the reader's row back after the scroll step, one more when measured row heights were applied in a later animation frame); 4–5 ms per frame recomputing the rows' offsets at 10,000 rows (a map lookup per row); and per row 5 components and 15 Svelte blocks, and a full date formatted for each time's title. Now heights are applied with the next scroll step (one layout per frame), offsets are a pass over an array (0.2 ms), and a plain row is 4 components and 7 blocks. What is left over 50 ms is mostly garbage collection (scavenges of 40–95 ms when the machine's other load starves V8's parallel collector threads) and scroll steps stretched by the same contention.",
       'Paging in now reaches all 10,000 (older history is read 300 at a time, at most every 250 ms); before, it stalled at about 2,400 within 150 s.',
+      ...(peerDist !== undefined
+        ? [
+            `Peer row: \`BENCH_SCROLL_PEER_DIST\` set to another build of the app (\`npx vite build\` of the commit it names), with \`BENCH_SCROLL_PEER_LABEL\` for its name; both builds were measured in this run, one after the other.`,
+          ]
+        : []),
       ...(builds.length === 1
         ? [
             'Peer: set `BENCH_SCROLL_PEER_DIST` to another build (for instance the app before the list was virtual, built from an older commit) to measure it the same way.',
