@@ -28,6 +28,11 @@ export class RowHeights {
     return this.#sizes.has(key);
   }
 
+  /** The measured height, undefined for a row never measured. */
+  measured(key: string): number | undefined {
+    return this.#sizes.get(key);
+  }
+
   /** The estimate for a row never measured: the mean of the measured ones. */
   get estimate(): number {
     return this.#sizes.size === 0 ? this.#fallback : this.#sum / this.#sizes.size;
@@ -38,19 +43,63 @@ export class RowHeights {
   }
 }
 
-/** offsets[i] is the top of row i, offsets[rows.length] the height of all rows. */
-export const rowOffsets = (rows: readonly { key: string }[], heights: RowHeights): Float64Array => {
-  const offsets = new Float64Array(rows.length + 1);
-  const estimate = heights.estimate;
-  let y = 0;
-  for (let i = 0; i < rows.length; i++) {
-    offsets[i] = y;
-    const key = rows[i]!.key;
-    y += heights.has(key) ? heights.get(key) : estimate;
+/**
+ * The rows' heights in their order, so that offsets are a pass over an array: a lookup by key per row
+ * costs about 5 ms for 10,000 rows, too much to repeat in every frame that measures new rows. Built
+ * from `heights` when the rows change; `set` records a measured height in both.
+ */
+export class RowLayout {
+  readonly #heights: RowHeights;
+  readonly #index = new Map<string, number>();
+  /** Measured heights by row index; 0 for a row not measured (heights of 0 are never recorded). */
+  readonly #sizes: Float64Array;
+  readonly #offsets: Float64Array;
+
+  constructor(rows: readonly { key: string }[], heights: RowHeights) {
+    this.#heights = heights;
+    this.#sizes = new Float64Array(rows.length);
+    this.#offsets = new Float64Array(rows.length + 1);
+    for (let i = 0; i < rows.length; i++) {
+      const key = rows[i]!.key;
+      this.#index.set(key, i);
+      this.#sizes[i] = heights.measured(key) ?? 0;
+    }
   }
-  offsets[rows.length] = y;
-  return offsets;
-};
+
+  /** The row's index, -1 for a key not among the rows. */
+  indexOf(key: string): number {
+    return this.#index.get(key) ?? -1;
+  }
+
+  /** Records a row's measured height (`height` > 0); true when it differs from what was known. */
+  set(key: string, height: number): boolean {
+    const i = this.#index.get(key);
+    if (i !== undefined) this.#sizes[i] = height;
+    return this.#heights.set(key, height);
+  }
+
+  /**
+   * offsets[i] is the top of row i, offsets[rows] the height of all rows. Each call refills the same
+   * buffer (a new view of it, so reactive code sees a new value): a new 80 kB array in every frame
+   * that measures rows would bring the garbage collector round more often while scrolling.
+   */
+  offsets(): Float64Array {
+    const sizes = this.#sizes;
+    const offsets = this.#offsets;
+    const estimate = this.#heights.estimate;
+    let y = 0;
+    for (let i = 0; i < sizes.length; i++) {
+      offsets[i] = y;
+      y += sizes[i] || estimate;
+    }
+    offsets[sizes.length] = y;
+    return offsets.subarray(0);
+  }
+}
+
+/** offsets[i] is the top of row i, offsets[rows.length] the height of all rows. */
+export const rowOffsets = (rows: readonly { key: string }[], heights: RowHeights): Float64Array =>
+  new RowLayout(rows, heights).offsets();
 
 /** The row at content position `y`: the last i with offsets[i] <= y (0 for y above the first row). */
 export const rowAt = (offsets: Float64Array, y: number): number => {

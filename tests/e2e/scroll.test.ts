@@ -239,4 +239,49 @@ describe('the message list in Chromium, against the bundled broker', () => {
     expect(reader.errors).toEqual([]);
     await reader.context.close();
   });
+
+  it("opens an author's menu, built on first use, by pointer and by keyboard", async () => {
+    const reader = await openApp(env.browser, env.url);
+    const { page } = reader;
+    await joinRoom(reader, 'Reader', broker.urls.ws, 'e2e-scroll');
+    await settled(page);
+    // A popover closes when the log scrolls (it would float away from its button), as it does while
+    // older history still arrives after the join: wait until the log holds still.
+    let last = '';
+    await until(
+      async () => {
+        const now = await log(page).evaluate((el) => `${el.scrollTop} ${el.scrollHeight}`);
+        const still = now === last;
+        last = now;
+        if (!still) await new Promise((resolve) => setTimeout(resolve, 500));
+        return still;
+      },
+      'the log holding still',
+      30_000,
+    );
+    // No row builds its menu's popover before it is used.
+    expect(await log(page).locator('[popover]').count()).toBe(0);
+    const author = log(page).locator('article').last().getByRole('button', { name: 'Writer', exact: true });
+    // The sidebar's list of people has its own "Mute Writer": the one in the open menu.
+    const mute = page.locator('[popover]:popover-open').getByRole('button', { name: 'Mute Writer' });
+    await author.click();
+    await mute.waitFor();
+    expect(await author.getAttribute('aria-expanded')).toBe('true');
+    // Clicking the name again closes it (the button is the popover's invoker, not outside it).
+    await author.click();
+    await mute.waitFor({ state: 'hidden' });
+    // Keyboard: Enter opens it with focus on its first item, Escape closes it.
+    await author.focus();
+    await page.keyboard.press('Enter');
+    await mute.waitFor();
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toMatch(/Writer/);
+    await page.keyboard.press('Escape');
+    await mute.waitFor({ state: 'hidden' });
+    // Built by a click with neither pointer nor key before it (as assistive technology may send).
+    const other = log(page).locator('article').nth(-2).getByRole('button', { name: 'Writer', exact: true });
+    await other.evaluate((button: HTMLElement) => button.click());
+    await mute.waitFor();
+    expect(reader.errors).toEqual([]);
+    await reader.context.close();
+  });
 });

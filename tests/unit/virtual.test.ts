@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RowHeights, rowAt, rowOffsets, rowsBetween } from '../../src/lib/virtual.ts';
+import { RowHeights, RowLayout, rowAt, rowOffsets, rowsBetween } from '../../src/lib/virtual.ts';
 
 const rows = (n: number) => Array.from({ length: n }, (_, i) => ({ key: `r${i}` }));
 
@@ -20,6 +20,22 @@ describe('virtual list arithmetic', () => {
     heights.set('r1', 30);
     expect([...rowOffsets(rows(4), heights)]).toEqual([0, 30, 60, 90, 120]);
     expect([...rowOffsets([], heights)]).toEqual([0]);
+  });
+
+  it('keeps offsets in row order as rows are measured, and heights by key for rows built later', () => {
+    const heights = new RowHeights(10);
+    const layout = new RowLayout(rows(3), heights);
+    expect([...layout.offsets()]).toEqual([0, 10, 20, 30]);
+    expect([layout.indexOf('r2'), layout.indexOf('r7')]).toEqual([2, -1]);
+    expect(layout.set('r1', 30)).toBe(true);
+    expect(layout.set('r1', 30)).toBe(false);
+    // Unmeasured rows count as the mean of the measured ones (30 now).
+    expect([...layout.offsets()]).toEqual([0, 30, 60, 90]);
+    layout.set('r9', 50);
+    expect(heights.measured('r9')).toBe(50);
+    expect([...layout.offsets()]).toEqual([0, 40, 70, 110]);
+    // Rows changed (one added above): a new layout from the heights kept by key.
+    expect([...new RowLayout([{ key: 'r9' }, ...rows(2)], heights).offsets()]).toEqual([0, 50, 90, 120]);
   });
 
   it('finds the row at a position and the rows overlapping a span', () => {
