@@ -48,11 +48,17 @@ const domSize = (page: Page) =>
     elements: el.querySelectorAll('*').length,
   }));
 
-/** The first article at or below the top edge of the log, with its text and distance from that edge. */
+/**
+ * The first article in view at the top of the log, with its text and distance from the top edge; none
+ * while the rows rendered are still those of an earlier scroll position (all out of view).
+ */
 const topRow = (page: Page) =>
   log(page).evaluate((el) => {
     const edge = el.getBoundingClientRect().top;
-    const article = [...el.querySelectorAll('article')].find((a) => a.getBoundingClientRect().bottom > edge);
+    const article = [...el.querySelectorAll('article')].find((a) => {
+      const r = a.getBoundingClientRect();
+      return r.bottom > edge && r.top < edge + el.clientHeight;
+    });
     return {
       text: article?.querySelector('p.text')?.textContent ?? undefined,
       top: (article?.getBoundingClientRect().top ?? NaN) - edge,
