@@ -82,10 +82,10 @@ const MUTED = 'muted-users';
 interface RoomState {
   pages: RoomPages;
   /**
-   * Author and signature of every message this client holds, by id: skips re-verifying. Usually the
-   * message itself (no copy per message); a tombstone's envelope fields otherwise.
+   * Ids the broker delivered while the join was reading the store; undefined once it has read it. The
+   * messages this client holds are looked up in the message cache (`#held`), not kept here.
    */
-  known: Map<string, Pick<StoredMessage, 'from' | 'sig' | 'page'>>;
+  arrived: Set<string> | undefined;
   oldest: StoredMessage | undefined;
   presence: RoomPresence;
   typing: Map<string, { name: string; until: number }>;
@@ -94,8 +94,12 @@ interface RoomState {
   /** My next sequence number in this room (rule SYNC-1). */
   nextSeq: number;
   seqs: SeqTracker;
-  /** Message id by author and sequence number, to answer sync requests (rule SYNC-3). */
-  bySeq: Map<string, Map<number, string>>;
+  /**
+   * Message id by author and sequence number, to answer sync requests (rule SYNC-3). An author's seqs
+   * count up from 1, so an array indexed by seq holds them without a hash entry per message (a sparse
+   * one, from a peer skipping ahead, is kept by V8 as a dictionary).
+   */
+  bySeq: Map<string, (string | undefined)[]>;
   /**
    * Ids this client may re-deliver in answer to a sync request (rule SYNC-3), with when the broker
    * last delivered each since: a pending answer is cancelled by a delivery after the request.
@@ -185,6 +189,8 @@ export class ChatClient {
   #flushing: Promise<void> = Promise.resolve();
   /** Writes of received messages not yet committed. */
   readonly #writes = new Set<Promise<void>>();
+  /** Batches flushed and not absorbed yet: their messages are in neither `#batch` nor the cache. */
+  readonly #absorbing = new Set<Map<string, StoredMessage>>();
   readonly #now: () => number;
   readonly #random: (length: number) => Uint8Array;
 
@@ -294,7 +300,7 @@ export class ChatClient {
     if (this.#rooms.has(room)) return this.#store.getMessages(room, { limit: HISTORY_WINDOW });
     const state: RoomState = {
       pages: new RoomPages(),
-      known: new Map(),
+      arrived: new Set(),
       oldest: undefined,
       presence: new RoomPresence(),
       typing: new Map(),
@@ -323,7 +329,9 @@ export class ChatClient {
     ]);
     state.nextSeq = Math.max(state.nextSeq, (seq ?? 0) + 1);
     // Messages the broker delivered meanwhile are already on their way, in their newest version.
-    const fresh = stored.filter((message) => !state.known.has(message.id));
+    const arrived = state.arrived ?? new Set<string>();
+    state.arrived = undefined;
+    const fresh = stored.filter((message) => !arrived.has(message.id));
     for (const message of fresh) this.#remember(state, message);
     if (fresh[0] !== undefined && (!state.oldest || byTimeline(fresh[0], state.oldest) < 0))
       state.oldest = fresh[0];
@@ -345,15 +353,25 @@ export class ChatClient {
 
   #remember(state: RoomState, message: StoredMessage): void {
     state.pages.add(message.page, message.id);
-    state.known.set(message.id, message);
     if (!message.classic) this.names.set(message.from, message.name);
     if (message.seq !== undefined) {
       state.seqs.see(message.from, message.seq);
       let ids = state.bySeq.get(message.from);
-      if (ids === undefined) state.bySeq.set(message.from, (ids = new Map()));
-      ids.set(message.seq, message.id);
+      if (ids === undefined) state.bySeq.set(message.from, (ids = []));
+      ids[message.seq] = message.id;
       if (message.from === this.identity.userId) state.nextSeq = Math.max(state.nextSeq, message.seq + 1);
     }
+  }
+
+  /**
+   * The newest version of a room's message this client holds: received and not stored yet, else in
+   * the message cache (everything this session stored or read). An id of another room does not count.
+   */
+  #held(room: string, id: string): StoredMessage | undefined {
+    let held = this.#batch.get(id);
+    for (const batch of this.#absorbing) held ??= batch.get(id);
+    held ??= this.#store.known(id);
+    return held?.room === room ? held : undefined;
   }
 
   #waitForHead(state: RoomState): Promise<void> {
@@ -554,9 +572,6 @@ export class ChatClient {
       ...toStored(message.room, message.page, envelope, message.sortTs, 'pending'),
     };
     updated.sortTs = message.sortTs;
-    this.#rooms
-      .get(message.room)
-      ?.known.set(id, { from: updated.from, sig: updated.sig, page: updated.page });
     await this.#store.putMessages([updated]);
     this.#events.emit('messages', updated.room, [updated]);
     this.#background(this.#publishStored(updated));
@@ -577,9 +592,6 @@ export class ChatClient {
       this.#now(),
     );
     const updated = toTombstone(message, tombstone.envelope);
-    this.#rooms
-      .get(message.room)
-      ?.known.set(id, { from: updated.from, sig: updated.sig, page: updated.page });
     await this.#store.putMessages([updated]);
     this.#events.emit('messages', updated.room, [updated]);
     await this.#publish(tombstone).catch(() => undefined);
@@ -655,7 +667,7 @@ export class ChatClient {
   /** Adds or removes one reaction of mine on a message (rules REACT-1, REACT-2). */
   async toggleReaction(room: string, id: string, reaction: string = LIKE): Promise<void> {
     const state = this.#rooms.get(room);
-    const page = state?.known.get(id)?.page;
+    const page = this.#held(room, id)?.page;
     if (state === undefined || page === undefined || !REACTIONS.includes(reaction)) return;
     const mine = this.reactions.mine(id, this.identity.userId);
     const next = mine.react.includes(reaction)
@@ -752,7 +764,7 @@ export class ChatClient {
   #answerSync(room: string, state: RoomState, want: [string, number][]): void {
     const asked = this.#now();
     for (const [user, seq] of want) {
-      const id = state.bySeq.get(user)?.get(seq);
+      const id = state.bySeq.get(user)?.[seq];
       if (id === undefined) continue;
       const delay = user === this.identity.userId ? 0 : 250 + ((this.#random(1)[0] ?? 0) / 255) * 1500;
       const answer = state.answering.get(id) ?? { delivered: 0, pending: 0 };
@@ -886,10 +898,9 @@ export class ChatClient {
       const answer = state.answering.get(parsed.id);
       if (answer !== undefined) answer.delivered = this.#now();
       state.arrivals += 1;
-    }
-    if (parsed.kind === 'message' && state.known.get(parsed.id)?.sig === envelope.sig) {
-      state.pages.add(parsed.page, parsed.id);
-      return;
+      const held = this.#held(parsed.room, parsed.id);
+      // The version already held, delivered again (a retained replay): nothing to verify or store.
+      if (held?.sig === envelope.sig) return this.#remember(state, held);
     }
     if (this.muted.has(envelope.from) && parsed.kind !== 'here') return;
     if (!(await this.#verify(topic, envelope))) return;
@@ -930,9 +941,10 @@ export class ChatClient {
   #applyRoom(parsed: Topic, envelope: Envelope, state: RoomState, topic: string): void {
     const now = this.#now();
     if (parsed.kind === 'message' && (envelope.t === 'msg' || envelope.t === 'del')) {
-      const known = state.known.get(parsed.id);
+      const held = this.#held(parsed.room, parsed.id);
       // An id belongs to its first author: a different signer cannot edit or delete it (rule EDIT-3).
-      if (known !== undefined && known.from !== envelope.from) return this.#reject('topic', topic);
+      if (held !== undefined && held.from !== envelope.from) return this.#reject('topic', topic);
+      state.arrived?.add(parsed.id);
       if (envelope.t === 'msg') {
         const stored = toStored(parsed.room, parsed.page, envelope, now, 'sent');
         this.#remember(state, stored);
@@ -940,7 +952,6 @@ export class ChatClient {
         if (envelope.seq !== undefined) this.#scheduleSyncCheck(parsed.room, state);
       } else {
         state.pages.add(parsed.page, parsed.id);
-        state.known.set(parsed.id, { from: envelope.from, sig: envelope.sig, page: parsed.page });
         this.#queue(toTombstone(undefined, envelope, parsed.room, parsed.page, now));
       }
     } else if (
@@ -1017,9 +1028,12 @@ export class ChatClient {
   #flush(): Promise<void> {
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
-    const batch = [...this.#batch.values()];
+    const queued = this.#batch;
     this.#batch = new Map();
-    const run = this.#flushing.then(() => this.#absorb(batch));
+    this.#absorbing.add(queued);
+    const run = this.#flushing.then(() => this.#absorb([...queued.values()]));
+    // Once absorbed, the message cache holds what was worth keeping.
+    void run.catch(() => undefined).finally(() => this.#absorbing.delete(queued));
     this.#flushing = run.catch(() => undefined);
     return run;
   }

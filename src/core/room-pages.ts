@@ -7,6 +7,11 @@ import { pageForNewMessage } from '../protocol/history.ts';
 export class RoomPages {
   head = 0;
   readonly known = new Set<number>();
+  /**
+   * Message ids of the head page and any above it, to count them once (rule HIST-2). Only the head's
+   * count is ever asked for and the head only moves up, so pages below it are dropped: a room of
+   * 10,000 loaded messages holds a page's worth of ids here, not 10,000.
+   */
   readonly #ids = new Map<number, Set<string>>();
   /** Pages whose retained messages were requested (subscribed). */
   readonly fetched = new Set<number>();
@@ -16,16 +21,20 @@ export class RoomPages {
     this.known.add(page);
     if (page <= this.head) return false;
     this.head = page;
+    for (const below of this.#ids.keys()) if (below < page) this.#ids.delete(below);
     return true;
   }
 
+  /** Counts a message in its page; returns true when the head moved up. */
   add(page: number, id: string): boolean {
+    if (page < this.head) return this.see(page);
     let ids = this.#ids.get(page);
     if (ids === undefined) this.#ids.set(page, (ids = new Set()));
     ids.add(id);
     return this.see(page);
   }
 
+  /** Messages counted in the page: right for the head and above, 0 below it (not kept). */
   count(page: number): number {
     return this.#ids.get(page)?.size ?? 0;
   }

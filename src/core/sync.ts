@@ -7,6 +7,11 @@ export const SYNC_HORIZON = 500;
 export const SYNC_MAX_WANT = 50;
 
 export class SeqTracker {
+  /**
+   * Per sender: the first and newest seq seen, and which of the last SYNC_HORIZON seqs were seen. Older
+   * ones are never asked for, so they are not kept: a sender's 10,000 loaded messages cost a set of at
+   * most 2 × SYNC_HORIZON numbers, pruned back to SYNC_HORIZON when it fills.
+   */
   readonly #senders = new Map<string, { first: number; max: number; seen: Set<number> }>();
 
   see(user: string, seq: number): void {
@@ -15,9 +20,14 @@ export class SeqTracker {
       this.#senders.set(user, { first: seq, max: seq, seen: new Set([seq]) });
       return;
     }
-    known.seen.add(seq);
     known.first = Math.min(known.first, seq);
+    if (seq <= known.max - SYNC_HORIZON) return;
+    known.seen.add(seq);
     known.max = Math.max(known.max, seq);
+    if (known.seen.size > 2 * SYNC_HORIZON) {
+      const floor = known.max - SYNC_HORIZON;
+      for (const old of known.seen) if (old <= floor) known.seen.delete(old);
+    }
   }
 
   /** Missing (user, seq) pairs between the first and newest seq seen of each sender, newest first. */
@@ -33,5 +43,10 @@ export class SeqTracker {
 
   max(user: string): number {
     return this.#senders.get(user)?.max ?? 0;
+  }
+
+  /** How many seqs are kept for a sender (for tests: the set stays bounded). */
+  kept(user: string): number {
+    return this.#senders.get(user)?.seen.size ?? 0;
   }
 }

@@ -186,6 +186,30 @@ describe('ChatClient over the memory transport', () => {
     expect(bob.seen.get(sent.id)?.text).toBe('');
   });
 
+  it('rejects another signer of an id whose first version is received but not stored yet (EDIT-3)', async () => {
+    const broker = new MemoryBroker();
+    const alice = await joined(broker, 'Alice');
+    // Bob's client holds what it receives for 10 s before storing it: the hijack meets an unstored batch.
+    const bob = await joined(broker, 'Bob', 'lobby', { flushMs: 10_000 });
+    const sent = await sendOk(alice.client, 'lobby', 'helo');
+    const mallory = await generateIdentity();
+    const { room, page, id, name, ts } = sent;
+    const hijack = await makeMessage(bob.client.topics, mallory, {
+      room,
+      page,
+      id,
+      name,
+      ts,
+      text: 'mine now',
+    });
+    broker.publish(hijack.topic, hijack.payload, { qos: 1, retain: true });
+    await until(() => bob.client.rejections.counts.topic === 1, 'hijack rejected');
+    expect(bob.seen.has(sent.id)).toBe(false);
+    await bob.client.idle();
+    expect(bob.seen.get(sent.id)?.text).toBe('helo');
+    expect(bob.seen.get(sent.id)?.from).toBe(alice.client.identity.userId);
+  });
+
   it('counts one like per user, live, and a late joiner sees the same (REACT-1..3)', async () => {
     const broker = new MemoryBroker();
     const alice = await joined(broker, 'Alice');
