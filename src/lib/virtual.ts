@@ -49,32 +49,48 @@ export class RowHeights {
  * from `heights` when the rows change; `set` records a measured height in both.
  */
 export class RowLayout {
+  readonly #rows: readonly { key: string }[];
   readonly #heights: RowHeights;
-  readonly #index = new Map<string, number>();
   /** Measured heights by row index; 0 for a row not measured (heights of 0 are never recorded). */
   readonly #sizes: Float64Array;
   readonly #offsets: Float64Array;
+  /**
+   * Where the last key was found, where `indexOf` starts: keys looked up are those of rendered rows
+   * (measured, focused), next to each other. The newest rows until then, where the list opens.
+   */
+  #near: number;
 
   constructor(rows: readonly { key: string }[], heights: RowHeights) {
+    this.#rows = rows;
     this.#heights = heights;
     this.#sizes = new Float64Array(rows.length);
     this.#offsets = new Float64Array(rows.length + 1);
-    for (let i = 0; i < rows.length; i++) {
-      const key = rows[i]!.key;
-      this.#index.set(key, i);
-      this.#sizes[i] = heights.measured(key) ?? 0;
-    }
+    this.#near = rows.length - 1;
+    for (let i = 0; i < rows.length; i++) this.#sizes[i] = heights.measured(rows[i]!.key) ?? 0;
   }
 
-  /** The row's index, -1 for a key not among the rows. */
-  indexOf(key: string): number {
-    return this.#index.get(key) ?? -1;
+  /**
+   * The row's index, -1 for a key not among rows [from, to). No map by key (a 10,000-entry table
+   * costs about 230 kB): the search goes both ways from where the last key was found, a step or two
+   * for the rows the list looks up (rendered ones), the whole array at worst (a jump to a message).
+   */
+  indexOf(key: string, from = 0, to = this.#rows.length): number {
+    const rows = this.#rows;
+    from = Math.max(0, from);
+    to = Math.min(rows.length, to);
+    if (from >= to) return -1;
+    const near = Math.min(Math.max(this.#near, from), to - 1);
+    for (let up = near, down = near + 1; up >= from || down < to; up--, down++) {
+      if (up >= from && rows[up]!.key === key) return (this.#near = up);
+      if (down < to && rows[down]!.key === key) return (this.#near = down);
+    }
+    return -1;
   }
 
   /** Records a row's measured height (`height` > 0); true when it differs from what was known. */
   set(key: string, height: number): boolean {
-    const i = this.#index.get(key);
-    if (i !== undefined) this.#sizes[i] = height;
+    const i = this.indexOf(key);
+    if (i !== -1) this.#sizes[i] = height;
     return this.#heights.set(key, height);
   }
 

@@ -38,6 +38,19 @@ describe('virtual list arithmetic', () => {
     expect([...new RowLayout([{ key: 'r9' }, ...rows(2)], heights).offsets()]).toEqual([0, 50, 90, 120]);
   });
 
+  it('finds a key near the last one found, and within bounds only when given them', () => {
+    const layout = new RowLayout(rows(1000), new RowHeights(10));
+    expect(layout.indexOf('r999')).toBe(999);
+    expect(layout.indexOf('r0')).toBe(0);
+    expect(layout.indexOf('r500')).toBe(500);
+    expect([layout.indexOf('r501'), layout.indexOf('r499')]).toEqual([501, 499]);
+    expect(layout.indexOf('r10', 400, 600)).toBe(-1);
+    expect(layout.indexOf('r450', 400, 600)).toBe(450);
+    expect(layout.indexOf('r450', -60, 1060)).toBe(450);
+    expect(layout.indexOf('r450', 700, 600)).toBe(-1);
+    expect(new RowLayout([], new RowHeights()).indexOf('r0')).toBe(-1);
+  });
+
   it('finds the row at a position and the rows overlapping a span', () => {
     const heights = new RowHeights(10);
     const offsets = rowOffsets(rows(100), heights);
