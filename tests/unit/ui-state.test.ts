@@ -125,11 +125,15 @@ describe('the rendered timeline window', () => {
     const b = msg('b', base + 1000);
     const n = notice('n', base + 500);
     const first = timelineView([a, b], [n], 300);
+    // Measured by the list.
+    for (const item of first.items) item.height = 40;
     const sentB = { ...b, state: 'sent' as const };
     const next = timelineView([a, sentB, msg('c', base + 2000)], [n], 300, undefined, itemsByKey(first));
     const same = next.items.filter((item, i) => item === first.items[i]).map((item) => item.key);
     expect(same).toEqual([`day-${base}`, 'a', 'n']);
     expect(next.items.map((item) => item.key)).toEqual([`day-${base}`, 'a', 'n', 'b', 'c']);
+    // b's row re-renders at the height measured before (the ResizeObserver reports only changes).
+    expect(next.items.map((item) => item.height)).toEqual([40, 40, 40, 40, undefined]);
   });
 });
 
