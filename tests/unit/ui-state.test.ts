@@ -25,7 +25,7 @@ import {
   type JoinInput,
 } from '../../src/state/join-form.ts';
 import { reactionsView } from '../../src/state/reactions-view.ts';
-import { itemsByKey, timelineView, type Notice } from '../../src/state/timeline-items.ts';
+import { timelineView, type Notice } from '../../src/state/timeline-items.ts';
 import { mergeBatch } from '../../src/state/timeline-merge.ts';
 import { Timeline } from '../../src/state/timeline.svelte.ts';
 import { newestTs, setOf, unreadIn } from '../../src/state/unread.ts';
@@ -128,7 +128,7 @@ describe('the rendered timeline window', () => {
     // Measured by the list.
     for (const item of first.items) item.height = 40;
     const sentB = { ...b, state: 'sent' as const };
-    const next = timelineView([a, sentB, msg('c', base + 2000)], [n], 300, undefined, itemsByKey(first));
+    const next = timelineView([a, sentB, msg('c', base + 2000)], [n], 300, undefined, first.items);
     const same = next.items.filter((item, i) => item === first.items[i]).map((item) => item.key);
     expect(same).toEqual([`day-${base}`, 'a', 'n']);
     expect(next.items.map((item) => item.key)).toEqual([`day-${base}`, 'a', 'n', 'b', 'c']);
