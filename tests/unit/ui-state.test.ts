@@ -74,10 +74,28 @@ describe('the timeline', () => {
   });
 
   it('prepends older history and appends newer messages', () => {
-    const index = new Map<string, StoredMessage>();
-    let list = mergeBatch([], index, [msg('m', 10)]) ?? [];
-    list = mergeBatch(list, index, [msg('z', 20), msg('a', 1)]) ?? [];
-    expect(list.map((m) => m.id)).toEqual(['a', 'm', 'z']);
+    const first = mergeBatch([], [], [msg('m', 10)]);
+    const next = mergeBatch(first?.messages ?? [], first?.byId ?? [], [msg('z', 20), msg('a', 1)]);
+    expect(next?.messages.map((m) => m.id)).toEqual(['a', 'm', 'z']);
+  });
+
+  it('finds a message by id, as last merged, and nothing for an id it never had', () => {
+    const timeline = new Timeline();
+    const all = Array.from({ length: 300 }, (_, i) => msg(`id${(i * 7919) % 300}`, 1000 - i));
+    for (let i = 0; i < all.length; i += 50) timeline.merge(all.slice(i, i + 50));
+    for (const message of all) expect(timeline.get(message.id)).toBe(message);
+    const edited = msg('id7', 1000, { text: 'edited', sig: 'other' });
+    timeline.merge([edited, msg('new', 5)]);
+    expect(timeline.get('id7')).toBe(edited);
+    expect(timeline.get('new')?.sortTs).toBe(5);
+    expect([timeline.get('id'), timeline.get('id99x'), timeline.get('')]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(timeline.size).toBe(301);
+    timeline.clear();
+    expect(timeline.get('id7')).toBeUndefined();
   });
 });
 
