@@ -31,26 +31,62 @@ export const mergeSorted = (a: readonly StoredMessage[], b: readonly StoredMessa
   return out;
 };
 
+/** A timeline's messages sorted by id, beside the array in timeline order: its index by id. */
+export type ById = readonly StoredMessage[];
+
+/** The message with `id`, by binary search. */
+export const findById = (byId: ById, id: string): StoredMessage | undefined => {
+  let lo = 0;
+  let hi = byId.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (byId[mid]!.id < id) lo = mid + 1;
+    else hi = mid;
+  }
+  const found = byId[lo];
+  return found?.id === id ? found : undefined;
+};
+
+/** `byId` with `fresh` (sorted by id, ids unique) merged in; a fresh message replaces one of its id. */
+const mergeById = (byId: ById, fresh: readonly StoredMessage[]): StoredMessage[] => {
+  const out: StoredMessage[] = [];
+  let i = 0;
+  for (const message of fresh) {
+    for (let known = byId[i]; known !== undefined && known.id <= message.id; known = byId[++i])
+      if (known.id !== message.id) out.push(known);
+    out.push(message);
+  }
+  for (; i < byId.length; i++) out.push(byId[i]!);
+  return out;
+};
+
 /**
- * Folds a batch of upserts (in any order, possibly repeating ids) into a sorted timeline. `index`
- * maps id → message for `current` and is updated in place. Returns the new array, or undefined when
- * nothing visible changed, so the caller can skip a re-render.
+ * Folds a batch of upserts (in any order, possibly repeating ids) into a sorted timeline. `byId` is
+ * `current` sorted by id: an array beside it rather than a map by id, which costs about 230 kB for
+ * 10,000 messages where the array costs 40; merging a batch copies both arrays anyway. Returns both
+ * new arrays, or undefined when nothing visible changed, so the caller can skip a re-render.
  */
 export const mergeBatch = (
   current: readonly StoredMessage[],
-  index: Map<string, StoredMessage>,
+  byId: ById,
   batch: readonly StoredMessage[],
-): StoredMessage[] | undefined => {
+): { messages: StoredMessage[]; byId: StoredMessage[] } | undefined => {
   const fresh = new Map<string, StoredMessage>();
   let replaces = false;
   for (const message of batch) {
-    const known = index.get(message.id);
+    const known = findById(byId, message.id);
     if (known !== undefined && unchanged(known, message)) continue;
     if (known !== undefined) replaces = true;
     fresh.set(message.id, message);
   }
   if (fresh.size === 0) return undefined;
-  for (const message of fresh.values()) index.set(message.id, message);
   const kept = replaces ? current.filter((message) => !fresh.has(message.id)) : current;
-  return mergeSorted(kept, [...fresh.values()].sort(byTimeline));
+  const added = [...fresh.values()];
+  return {
+    messages: mergeSorted(kept, [...added].sort(byTimeline)),
+    byId: mergeById(
+      byId,
+      added.sort((a, b) => (a.id < b.id ? -1 : 1)),
+    ),
+  };
 };

@@ -1,5 +1,5 @@
 import type { StoredMessage } from '../storage/store.ts';
-import { mergeBatch } from './timeline-merge.ts';
+import { findById, mergeBatch, type ById } from './timeline-merge.ts';
 
 /**
  * One room's messages in timeline order (sortTs, then id: rule MSG-5). The core's `messages` events
@@ -8,24 +8,26 @@ import { mergeBatch } from './timeline-merge.ts';
  */
 export class Timeline {
   messages = $state.raw<readonly StoredMessage[]>([]);
-  // eslint-disable-next-line svelte/prefer-svelte-reactivity -- an index beside the array; replacing the array is what re-renders
-  readonly #byId = new Map<string, StoredMessage>();
+  /** The same messages sorted by id, to find one by id (binary search) without a map of them all. */
+  #byId: ById = [];
 
   get size(): number {
     return this.messages.length;
   }
 
   get(id: string): StoredMessage | undefined {
-    return this.#byId.get(id);
+    return findById(this.#byId, id);
   }
 
   merge(batch: readonly StoredMessage[]): void {
     const next = mergeBatch(this.messages, this.#byId, batch);
-    if (next !== undefined) this.messages = next;
+    if (next === undefined) return;
+    this.#byId = next.byId;
+    this.messages = next.messages;
   }
 
   clear(): void {
-    this.#byId.clear();
+    this.#byId = [];
     this.messages = [];
   }
 }

@@ -25,7 +25,7 @@ import {
   type JoinInput,
 } from '../../src/state/join-form.ts';
 import { reactionsView } from '../../src/state/reactions-view.ts';
-import { itemsByKey, timelineView, type Notice } from '../../src/state/timeline-items.ts';
+import { timelineView, type Notice } from '../../src/state/timeline-items.ts';
 import { mergeBatch } from '../../src/state/timeline-merge.ts';
 import { Timeline } from '../../src/state/timeline.svelte.ts';
 import { newestTs, setOf, unreadIn } from '../../src/state/unread.ts';
@@ -74,10 +74,28 @@ describe('the timeline', () => {
   });
 
   it('prepends older history and appends newer messages', () => {
-    const index = new Map<string, StoredMessage>();
-    let list = mergeBatch([], index, [msg('m', 10)]) ?? [];
-    list = mergeBatch(list, index, [msg('z', 20), msg('a', 1)]) ?? [];
-    expect(list.map((m) => m.id)).toEqual(['a', 'm', 'z']);
+    const first = mergeBatch([], [], [msg('m', 10)]);
+    const next = mergeBatch(first?.messages ?? [], first?.byId ?? [], [msg('z', 20), msg('a', 1)]);
+    expect(next?.messages.map((m) => m.id)).toEqual(['a', 'm', 'z']);
+  });
+
+  it('finds a message by id, as last merged, and nothing for an id it never had', () => {
+    const timeline = new Timeline();
+    const all = Array.from({ length: 300 }, (_, i) => msg(`id${(i * 7919) % 300}`, 1000 - i));
+    for (let i = 0; i < all.length; i += 50) timeline.merge(all.slice(i, i + 50));
+    for (const message of all) expect(timeline.get(message.id)).toBe(message);
+    const edited = msg('id7', 1000, { text: 'edited', sig: 'other' });
+    timeline.merge([edited, msg('new', 5)]);
+    expect(timeline.get('id7')).toBe(edited);
+    expect(timeline.get('new')?.sortTs).toBe(5);
+    expect([timeline.get('id'), timeline.get('id99x'), timeline.get('')]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(timeline.size).toBe(301);
+    timeline.clear();
+    expect(timeline.get('id7')).toBeUndefined();
   });
 });
 
@@ -125,11 +143,78 @@ describe('the rendered timeline window', () => {
     const b = msg('b', base + 1000);
     const n = notice('n', base + 500);
     const first = timelineView([a, b], [n], 300);
+    // Measured by the list.
+    for (const item of first.items) item.height = 40;
     const sentB = { ...b, state: 'sent' as const };
-    const next = timelineView([a, sentB, msg('c', base + 2000)], [n], 300, undefined, itemsByKey(first));
+    const next = timelineView([a, sentB, msg('c', base + 2000)], [n], 300, undefined, first.items);
     const same = next.items.filter((item, i) => item === first.items[i]).map((item) => item.key);
     expect(same).toEqual([`day-${base}`, 'a', 'n']);
     expect(next.items.map((item) => item.key)).toEqual([`day-${base}`, 'a', 'n', 'b', 'c']);
+    // b's row re-renders at the height measured before (the ResizeObserver reports only changes).
+    expect(next.items.map((item) => item.height)).toEqual([40, 40, 40, 40, undefined]);
+  });
+
+  it('pairs old items with messages walking both in order: history above, edits, removals, muting', () => {
+    const messages = Array.from({ length: 8 }, (_, i) => msg(`m${i}`, base + 10_000 + i * 1000));
+    const notices = [notice('n', base + 12_500)];
+    const first = timelineView(messages.slice(4), notices, Infinity);
+    // The list records measured heights on the items.
+    for (const item of first.items) item.height = item.key.length;
+    const before = new Map(first.items.map((item) => [item.key, item]));
+    const reused = (items: typeof first.items) =>
+      items.filter((item) => item === before.get(item.key)).map((item) => item.key);
+
+    // Older history prepended.
+    const all = timelineView(messages, notices, Infinity, undefined, first.items);
+    expect(all.items.map((item) => item.key)).toEqual([
+      `day-${base + 10_000}`,
+      'm0',
+      'm1',
+      'm2',
+      'n',
+      'm3',
+      'm4',
+      'm5',
+      'm6',
+      'm7',
+    ]);
+    expect(reused(all.items)).toEqual(['n', 'm4', 'm5', 'm6', 'm7']);
+
+    // One in the middle edited, one removed (m2), one hidden (m6, its author muted).
+    const edited = { ...messages[5]!, text: 'edited', sig: 'other' };
+    const changed = [...messages.slice(0, 2), messages[3]!, messages[4]!, edited, messages[6]!, messages[7]!];
+    const shown = (m: StoredMessage) => m.id !== 'm6';
+    const next = timelineView(changed, notices, Infinity, shown, all.items);
+    expect(next.items.map((item) => item.key)).toEqual([
+      `day-${base + 10_000}`,
+      'm0',
+      'm1',
+      'n',
+      'm3',
+      'm4',
+      'm5',
+      'm7',
+    ]);
+    const kept = next.items.filter((item) => all.items.includes(item)).map((item) => item.key);
+    expect(kept).toEqual([`day-${base + 10_000}`, 'm0', 'm1', 'n', 'm3', 'm4', 'm7']);
+    // The edited message is a new item that keeps its row's measured height.
+    const m5 = next.items.find((item) => item.key === 'm5')!;
+    expect(m5).not.toBe(before.get('m5'));
+    expect(m5.kind === 'message' && m5.message).toBe(edited);
+    expect(m5.height).toBe(2);
+
+    // A message whose place changed (sortTs) is paired by key: a new item, same height.
+    const moved = { ...messages[7]!, sortTs: base + 10_500 };
+    const resorted = [messages[0]!, moved, ...messages.slice(1, 7)];
+    const after = timelineView(resorted, notices, Infinity, undefined, next.items);
+    expect(after.items.map((item) => item.key).slice(0, 4)).toEqual([
+      `day-${base + 10_000}`,
+      'm0',
+      'm7',
+      'm1',
+    ]);
+    expect(after.items[2]!.height).toBe(2);
+    expect(after.items[3]).toBe(next.items[2]);
   });
 });
 
