@@ -1,5 +1,6 @@
 import type { Identity } from '../protocol/keys.ts';
 import type { Cursor, Store, StoredMessage } from '../storage/store.ts';
+import { findById, mergeById, putById } from './by-id.ts';
 
 /** Distinct strings shared at most: past this, new ones are kept as they come. */
 const SHARED_MAX = 20_000;
@@ -37,11 +38,11 @@ class SharedStrings {
  * The store, remembering the latest version of every message this session wrote or read. Lookups of
  * known ids (our own echoes, edits, re-delivered history already loaded) are answered from memory,
  * without a round trip to IndexedDB; everything else goes to the store as before. The timeline holds
- * these same objects, so the memory it costs is one map entry per message.
+ * these same objects, so the memory it costs is one array slot per message (sorted by id, see by-id.ts).
  */
 export class MessageCache implements Store {
   readonly #store: Store;
-  readonly #latest = new Map<string, StoredMessage>();
+  #latest: StoredMessage[] = [];
   readonly #strings = new SharedStrings();
 
   constructor(store: Store) {
@@ -50,16 +51,19 @@ export class MessageCache implements Store {
 
   /** The latest version known in memory, without asking the store. */
   known(id: string): StoredMessage | undefined {
-    return this.#latest.get(id);
+    return findById(this.#latest, id);
   }
 
   #note(messages: readonly StoredMessage[]): void {
-    for (const message of messages) this.#latest.set(message.id, this.#strings.share(message));
+    for (const message of messages) this.#strings.share(message);
+    // One message (a send, a live one) goes in place; a batch is merged in one pass.
+    if (messages.length === 1) putById(this.#latest, messages[0]!);
+    else if (messages.length > 1) this.#latest = mergeById(this.#latest, messages);
   }
 
   /** Forgets a room's messages, e.g. when leaving it; the store keeps them. */
   forget(room: string): void {
-    for (const [id, message] of this.#latest) if (message.room === room) this.#latest.delete(id);
+    this.#latest = this.#latest.filter((message) => message.room !== room);
   }
 
   putMessages(messages: StoredMessage[]): Promise<void> {
@@ -68,36 +72,34 @@ export class MessageCache implements Store {
   }
 
   async getMessage(id: string): Promise<StoredMessage | undefined> {
-    const known = this.#latest.get(id);
+    const known = this.known(id);
     if (known !== undefined) return known;
     const stored = await this.#store.getMessage(id);
     // A write noted while the read was running is newer than what the read found.
-    if (stored !== undefined && !this.#latest.has(id)) this.#note([stored]);
-    return this.#latest.get(id) ?? stored;
+    if (stored !== undefined && this.known(id) === undefined) this.#note([stored]);
+    return this.known(id) ?? stored;
   }
 
   async getMessagesById(ids: readonly string[]): Promise<(StoredMessage | undefined)[]> {
-    const unknown = ids.filter((id) => !this.#latest.has(id));
+    const unknown = ids.filter((id) => this.known(id) === undefined);
     if (unknown.length > 0) {
       const found = await this.#store.getMessagesById(unknown);
       // A write noted while the read was running is newer than what the read found.
-      unknown.forEach((id, i) => {
-        const stored = found[i];
-        if (stored !== undefined && !this.#latest.has(id)) this.#note([stored]);
-      });
+      this.#note(
+        found.filter(
+          (stored): stored is StoredMessage => stored !== undefined && this.known(stored.id) === undefined,
+        ),
+      );
     }
-    return ids.map((id) => this.#latest.get(id));
+    return ids.map((id) => this.known(id));
   }
 
   async getMessages(room: string, options: { limit: number; before?: Cursor }): Promise<StoredMessage[]> {
     const messages = await this.#store.getMessages(room, options);
     // What memory holds is at least as new as what the store returned.
-    return messages.map((message) => {
-      const known = this.#latest.get(message.id);
-      if (known !== undefined) return known;
-      this.#note([message]);
-      return message;
-    });
+    const read = messages.map((message) => this.known(message.id) ?? message);
+    this.#note(read.filter((message, i) => message === messages[i]));
+    return read;
   }
 
   getPending(): Promise<StoredMessage[]> {

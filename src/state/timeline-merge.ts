@@ -1,3 +1,4 @@
+import { findById, mergeById, type ById as ByIdOf } from '../core/by-id.ts';
 import { byTimeline, type StoredMessage } from '../storage/store.ts';
 
 /** Two copies of a message that render the same: nothing to re-render. */
@@ -32,33 +33,9 @@ export const mergeSorted = (a: readonly StoredMessage[], b: readonly StoredMessa
 };
 
 /** A timeline's messages sorted by id, beside the array in timeline order: its index by id. */
-export type ById = readonly StoredMessage[];
+export type ById = ByIdOf<StoredMessage>;
 
-/** The message with `id`, by binary search. */
-export const findById = (byId: ById, id: string): StoredMessage | undefined => {
-  let lo = 0;
-  let hi = byId.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (byId[mid]!.id < id) lo = mid + 1;
-    else hi = mid;
-  }
-  const found = byId[lo];
-  return found?.id === id ? found : undefined;
-};
-
-/** `byId` with `fresh` (sorted by id, ids unique) merged in; a fresh message replaces one of its id. */
-const mergeById = (byId: ById, fresh: readonly StoredMessage[]): StoredMessage[] => {
-  const out: StoredMessage[] = [];
-  let i = 0;
-  for (const message of fresh) {
-    for (let known = byId[i]; known !== undefined && known.id <= message.id; known = byId[++i])
-      if (known.id !== message.id) out.push(known);
-    out.push(message);
-  }
-  for (; i < byId.length; i++) out.push(byId[i]!);
-  return out;
-};
+export { findById };
 
 /**
  * Folds a batch of upserts (in any order, possibly repeating ids) into a sorted timeline. `byId` is
@@ -84,9 +61,6 @@ export const mergeBatch = (
   const added = [...fresh.values()];
   return {
     messages: mergeSorted(kept, [...added].sort(byTimeline)),
-    byId: mergeById(
-      byId,
-      added.sort((a, b) => (a.id < b.id ? -1 : 1)),
-    ),
+    byId: mergeById(byId, added),
   };
 };
