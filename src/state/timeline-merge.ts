@@ -1,4 +1,4 @@
-import { findById, mergeById, type ById as ByIdOf } from '../core/by-id.ts';
+import { findById, mergeById, type ById } from '../core/by-id.ts';
 import { byTimeline, type StoredMessage } from '../storage/store.ts';
 
 /** Two copies of a message that render the same: nothing to re-render. */
@@ -32,11 +32,6 @@ export const mergeSorted = (a: readonly StoredMessage[], b: readonly StoredMessa
   return out;
 };
 
-/** A timeline's messages sorted by id, beside the array in timeline order: its index by id. */
-export type ById = ByIdOf<StoredMessage>;
-
-export { findById };
-
 /**
  * Folds a batch of upserts (in any order, possibly repeating ids) into a sorted timeline. `byId` is
  * `current` sorted by id: an array beside it rather than a map by id, which costs about 230 kB for
@@ -45,7 +40,7 @@ export { findById };
  */
 export const mergeBatch = (
   current: readonly StoredMessage[],
-  byId: ById,
+  byId: ById<StoredMessage>,
   batch: readonly StoredMessage[],
 ): { messages: StoredMessage[]; byId: StoredMessage[] } | undefined => {
   const fresh = new Map<string, StoredMessage>();

@@ -1,5 +1,6 @@
 import type { StoredMessage } from '../storage/store.ts';
-import { findById, mergeBatch, type ById } from './timeline-merge.ts';
+import { findById, type ById } from '../core/by-id.ts';
+import { mergeBatch } from './timeline-merge.ts';
 
 /**
  * One room's messages in timeline order (sortTs, then id: rule MSG-5). The core's `messages` events
@@ -9,7 +10,7 @@ import { findById, mergeBatch, type ById } from './timeline-merge.ts';
 export class Timeline {
   messages = $state.raw<readonly StoredMessage[]>([]);
   /** The same messages sorted by id, to find one by id (binary search) without a map of them all. */
-  #byId: ById = [];
+  #byId: ById<StoredMessage> = [];
 
   get size(): number {
     return this.messages.length;
