@@ -23,11 +23,18 @@ export const keepPosition = (el: HTMLElement, rows: HTMLElement = el): (() => vo
   const height = el.scrollHeight;
   const top = el.scrollTop;
   const edge = el.getBoundingClientRect().top;
-  const anchor = [...rows.children].find((child) => child.getBoundingClientRect().bottom > edge);
-  const offset = anchor?.getBoundingClientRect().top;
+  // The first row in view, and a few after it: the change may remove the first (a day divider is
+  // replaced by one further up when older messages of its day arrive); the next one still there holds
+  // the place then, rather than an estimate from the scroll height.
+  const children = [...rows.children];
+  const first = children.findIndex((child) => child.getBoundingClientRect().bottom > edge);
+  const anchors = (first === -1 ? [] : children.slice(first, first + 4)).map((row) => ({
+    row,
+    offset: row.getBoundingClientRect().top,
+  }));
   return () => {
-    if (anchor?.isConnected && offset !== undefined)
-      el.scrollTop += anchor.getBoundingClientRect().top - offset;
+    const anchor = anchors.find(({ row }) => row.isConnected);
+    if (anchor !== undefined) el.scrollTop += anchor.row.getBoundingClientRect().top - anchor.offset;
     else el.scrollTop = top + (el.scrollHeight - height);
   };
 };
